@@ -1,0 +1,5 @@
+export * from './database-runtime';
+export * from './embedded-postgres';
+export * from './migrate';
+export * from './pool';
+export * from './provision';

@@ -1,0 +1,116 @@
+import type { Position } from './position';
+
+/** `any` | `no_stream` | `stream_exists` | an exact 0-based revision (EventStoreDB semantics). */
+export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | bigint;
+
+export type ActorType = 'user' | 'api_key' | 'system';
+
+/**
+ * The audit envelope every event carries. It holds ids, times and addresses only: never personal
+ * data of the subject. `recordedAt` is assigned by the store, in log order, and comes back on read.
+ */
+export interface EventMetadata {
+  readonly organisationId: string;
+  readonly actorId: string;
+  readonly actorType: ActorType;
+  readonly requestId?: string;
+  readonly correlationId?: string;
+  readonly causationId?: string;
+  readonly clientIp?: string;
+  /** Present when `data` is ciphertext: names the data key that encrypted it. */
+  readonly keyId?: string;
+}
+
+export interface NewEvent {
+  readonly eventId: string;
+  readonly type: string;
+  readonly schemaVersion: number;
+  /** Exact bytes; the store never re-encodes them (hashes stay stable). */
+  readonly data: Uint8Array;
+  readonly metadata: EventMetadata;
+}
+
+export interface RecordedEvent {
+  readonly streamId: string;
+  readonly revision: bigint;
+  readonly position: Position;
+  readonly eventId: string;
+  readonly type: string;
+  readonly schemaVersion: number;
+  readonly data: Uint8Array;
+  readonly metadata: EventMetadata;
+  readonly recordedAt: Date;
+  /** Hash chain links (hex), stream-local; see hash-chain.ts. */
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export interface AppendOptions {
+  readonly expectedRevision: ExpectedRevision;
+}
+
+export interface AppendResult {
+  /** The stream's last revision after the append: pass it as the next expected revision. */
+  readonly nextExpectedRevision: bigint;
+  /** Position of the last event written (or found, for an idempotent retry). */
+  readonly position: Position;
+}
+
+export type Direction = 'forwards' | 'backwards';
+
+export interface ReadStreamOptions {
+  /** Inclusive. Default: 0 forwards, the last revision backwards. */
+  readonly fromRevision?: bigint | 'start' | 'end';
+  readonly direction?: Direction;
+  readonly maxCount?: number;
+}
+
+export interface EventFilter {
+  readonly organisationId?: string;
+  /** Exact type names; an event matches when its type is one of them. */
+  readonly eventTypes?: readonly string[];
+}
+
+export interface ReadAllOptions {
+  /** Inclusive. Default: start forwards, end backwards. */
+  readonly fromPosition?: Position | 'start' | 'end';
+  readonly direction?: Direction;
+  readonly maxCount?: number;
+  readonly filter?: EventFilter;
+}
+
+export interface SubscribeToAllOptions {
+  /** Exclusive: delivery starts strictly after it. Default: start. */
+  readonly fromPosition?: Position | 'start' | 'end';
+  readonly filter?: EventFilter;
+}
+
+export type SubscriptionMessage =
+  | { readonly kind: 'event'; readonly event: RecordedEvent }
+  /** Everything committed so far has been delivered; live events follow. Sent once. */
+  | { readonly kind: 'caughtUp'; readonly position: Position }
+  /**
+   * Everything up to `position` has been considered, including events the filter hid. Persist it as
+   * the resume point when no event arrives for a while.
+   */
+  | { readonly kind: 'checkpoint'; readonly position: Position };
+
+export interface Subscription extends AsyncIterable<SubscriptionMessage> {
+  close(): Promise<void>;
+}
+
+/** The event log port. Adapters: PostgreSQL (default), in-memory (tests), EventStoreDB. */
+export interface EventStore {
+  appendToStream(
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions,
+  ): Promise<AppendResult>;
+  /** Throws `StreamNotFoundError` when the stream has no events. */
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  subscribeToAll(options?: SubscribeToAllOptions): Subscription;
+  close(): Promise<void>;
+}
+
+export const EVENT_STORE = Symbol('EventStore');
