@@ -5,3 +5,4 @@ export * from './stream-name';
 export * from './hash-chain';
 export * from './append-validation';
 export * from './upcasting-event-store';
+export * from './memory/memory-event-store';
