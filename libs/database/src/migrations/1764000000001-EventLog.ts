@@ -1,0 +1,283 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/*
+ * The event log (ARCHITECTURE.md §4).
+ *
+ * - Global order is (tx_id, global_seq). global_seq alone is not an order readers can page by: a
+ *   later value can commit first. Readers only look below pg_snapshot_xmin of their own snapshot,
+ *   where every transaction has ended, so nothing can appear behind a position already read.
+ * - The application group role may INSERT and SELECT rows of `events`, nothing else. The `streams`
+ *   heads are kept by a SECURITY DEFINER trigger, so the role needs no UPDATE right anywhere.
+ * - `append_to_stream` is the one round trip of an append. It runs as the caller (SECURITY INVOKER):
+ *   it can do nothing the role could not do with plain INSERTs.
+ * - Custom SQLSTATEs (class YB) carry the port's errors to the adapter:
+ *     YB001 wrong expected version (DETAIL: the actual last revision, or `no_stream`)
+ *     YB002 append after another write in the same transaction
+ *     YB003 stream name and organisation disagree
+ *     YB004 rows would leave a gap in a stream's revisions
+ *     YB005 update, delete or truncate of the log
+ */
+
+// Advisory lock class for stream appends: the two-int4 form keeps them apart from bigint keys.
+const STREAM_LOCK_CLASS = 0x62637374; // 'bcst'
+
+const STREAM_NAME_PATTERN =
+  '^[a-z][a-zA-Z0-9]*-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\\.[A-Za-z0-9_-]{1,64}$';
+
+export class EventLog1764000000001 implements MigrationInterface {
+  async up(queryRunner: QueryRunner): Promise<void> {
+    const q = (sql: string) => queryRunner.query(sql);
+
+    // stream_id uses the C collation: names are ASCII, and verification walks streams in byte
+    // order through the (stream_id, revision) index.
+    await q(`
+      CREATE TABLE events (
+        global_seq     bigint GENERATED ALWAYS AS IDENTITY,
+        tx_id          xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        org_id         uuid NOT NULL,
+        stream_id      text COLLATE "C" NOT NULL,
+        revision       bigint NOT NULL,
+        event_id       uuid NOT NULL,
+        type           text NOT NULL,
+        schema_version smallint NOT NULL,
+        data           bytea NOT NULL,
+        metadata       bytea NOT NULL,
+        actor_id       text NOT NULL,
+        request_id     text,
+        recorded_at    timestamptz NOT NULL,
+        prev_hash      bytea NOT NULL,
+        hash           bytea NOT NULL,
+        CONSTRAINT events_pkey PRIMARY KEY (tx_id, global_seq),
+        CONSTRAINT events_stream_revision_key UNIQUE (stream_id, revision),
+        CONSTRAINT events_revision_check CHECK (revision >= 0),
+        CONSTRAINT events_schema_version_check CHECK (schema_version >= 1),
+        CONSTRAINT events_stream_name_check CHECK (stream_id ~ '${STREAM_NAME_PATTERN}'),
+        -- The name is <category>-<organisation>.<id> and a category holds no '-'.
+        CONSTRAINT events_stream_organisation_check
+          CHECK (substr(stream_id, strpos(stream_id, '-') + 1, 36) = org_id::text)
+      )`);
+    await q(`COMMENT ON CONSTRAINT events_pkey ON events IS
+      'The global log order: readers page by (tx_id, global_seq) below their snapshot xmin'`);
+    await q(`CREATE INDEX events_org_tx_order ON events (org_id, tx_id, global_seq)`);
+    // Idempotent retries with expected revision "any" look the first event id up in its stream.
+    await q(`CREATE INDEX events_event_id ON events (event_id)`);
+
+    await q(`
+      CREATE TABLE streams (
+        stream_id        text COLLATE "C" PRIMARY KEY,
+        org_id           uuid NOT NULL,
+        last_revision    bigint NOT NULL,
+        last_hash        bytea NOT NULL,
+        last_recorded_at timestamptz NOT NULL
+      )`);
+    await q(`CREATE INDEX streams_org ON streams (org_id, stream_id)`);
+
+    await q(`
+      CREATE FUNCTION events_refuse_change() RETURNS trigger
+      LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION 'the event log is append-only: % refused', TG_OP USING ERRCODE = 'YB005';
+      END $$`);
+    await q(`
+      CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
+        FOR EACH ROW EXECUTE FUNCTION events_refuse_change()`);
+    await q(`
+      CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+        FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change()`);
+
+    // Runs as the owner so that the application role, which may only INSERT and SELECT, never
+    // needs UPDATE on the heads. It also refuses rows that would leave a gap in a stream, however
+    // they were inserted.
+    await q(`
+      CREATE FUNCTION events_advance_stream_heads() RETURNS trigger
+      LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+      BEGIN
+        IF EXISTS (
+          SELECT 1
+            FROM (SELECT n.stream_id, min(n.revision) AS first_revision,
+                         max(n.revision) AS last_revision, count(*) AS row_count
+                    FROM new_events AS n GROUP BY n.stream_id) AS batch
+            LEFT JOIN public.streams AS head ON head.stream_id = batch.stream_id
+           WHERE batch.row_count <> batch.last_revision - batch.first_revision + 1
+              OR batch.first_revision <> coalesce(head.last_revision + 1, 0)
+        ) THEN
+          RAISE EXCEPTION 'events must continue their stream without a gap' USING ERRCODE = 'YB004';
+        END IF;
+        INSERT INTO public.streams AS head (stream_id, org_id, last_revision, last_hash, last_recorded_at)
+        SELECT DISTINCT ON (n.stream_id) n.stream_id, n.org_id, n.revision, n.hash, n.recorded_at
+          FROM new_events AS n
+         ORDER BY n.stream_id, n.revision DESC
+        ON CONFLICT (stream_id) DO UPDATE
+           SET last_revision = excluded.last_revision,
+               last_hash = excluded.last_hash,
+               last_recorded_at = excluded.last_recorded_at;
+        RETURN NULL;
+      END $$`);
+    await q(`
+      CREATE TRIGGER events_stream_heads AFTER INSERT ON events
+        REFERENCING NEW TABLE AS new_events
+        FOR EACH STATEMENT EXECUTE FUNCTION events_advance_stream_heads()`);
+
+    // One round trip per append; see the header comment and hash-chain.ts for the hash.
+    await q(`
+      CREATE FUNCTION append_to_stream(
+        p_stream_id         text,
+        p_org_id            uuid,
+        p_expected          text,
+        p_expected_revision bigint,
+        p_event_ids         uuid[],
+        p_types             text[],
+        p_schema_versions   smallint[],
+        p_data              bytea[],
+        p_metadata          bytea[],
+        p_actor_ids         text[],
+        p_request_ids       text[]
+      ) RETURNS TABLE (out_revision bigint, out_tx_id xid8, out_global_seq bigint)
+      LANGUAGE plpgsql SECURITY INVOKER AS $$
+      DECLARE
+        v_count            int := coalesce(cardinality(p_event_ids), 0);
+        v_head_revision    bigint;
+        v_head_hash        bytea;
+        v_head_recorded_at timestamptz;
+        v_after            bigint;
+        v_first_found      bigint;
+        v_found_ids        uuid[];
+        v_recorded_at      timestamptz;
+        v_micros           text;
+        v_header           bytea;
+        v_prev             bytea;
+        v_prev_hashes      bytea[] := '{}';
+        v_hashes           bytea[] := '{}';
+        v_last_seq         bigint;
+      BEGIN
+        -- An xid taken before the stream lock could order this append before one that took the
+        -- lock after it, breaking "revision order = global order".
+        IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+          RAISE EXCEPTION 'append_to_stream must be the first write of its transaction'
+            USING ERRCODE = 'YB002';
+        END IF;
+        IF v_count = 0
+           OR cardinality(p_types) IS DISTINCT FROM v_count
+           OR cardinality(p_schema_versions) IS DISTINCT FROM v_count
+           OR cardinality(p_data) IS DISTINCT FROM v_count
+           OR cardinality(p_metadata) IS DISTINCT FROM v_count
+           OR cardinality(p_actor_ids) IS DISTINCT FROM v_count
+           OR cardinality(p_request_ids) IS DISTINCT FROM v_count
+           OR p_expected IS NULL
+           OR p_expected NOT IN ('any', 'no_stream', 'stream_exists', 'exact')
+           OR (p_expected = 'exact' AND p_expected_revision IS NULL) THEN
+          RAISE EXCEPTION 'append_to_stream: malformed batch' USING ERRCODE = '22023';
+        END IF;
+        IF substr(p_stream_id, strpos(p_stream_id, '-') + 1, 37) IS DISTINCT FROM p_org_id::text || '.'
+           OR EXISTS (SELECT 1 FROM unnest(p_metadata) AS m(bytes)
+                       WHERE (convert_from(m.bytes, 'UTF8')::jsonb ->> 'organisationId')
+                             IS DISTINCT FROM p_org_id::text) THEN
+          RAISE EXCEPTION 'stream % and its events name different organisations', p_stream_id
+            USING ERRCODE = 'YB003';
+        END IF;
+
+        -- Takes no xid: the xid comes with the INSERT below, under the lock.
+        PERFORM pg_advisory_xact_lock(${STREAM_LOCK_CLASS}, hashtext(p_stream_id));
+
+        SELECT s.last_revision, s.last_hash, s.last_recorded_at
+          INTO v_head_revision, v_head_hash, v_head_recorded_at
+          FROM public.streams AS s WHERE s.stream_id = p_stream_id;
+
+        -- Idempotency: the batch's first id already sits where the batch would go.
+        IF p_expected IN ('any', 'stream_exists') THEN
+          SELECT e.revision INTO v_first_found
+            FROM public.events AS e
+           WHERE e.event_id = p_event_ids[1] AND e.stream_id = p_stream_id
+           ORDER BY e.revision LIMIT 1;
+        ELSE
+          v_after := CASE WHEN p_expected = 'no_stream' THEN -1 ELSE p_expected_revision END;
+          IF v_head_revision > v_after THEN
+            SELECT e.revision INTO v_first_found
+              FROM public.events AS e
+             WHERE e.stream_id = p_stream_id AND e.revision = v_after + 1
+               AND e.event_id = p_event_ids[1];
+          END IF;
+        END IF;
+        IF v_first_found IS NOT NULL THEN
+          SELECT array_agg(e.event_id ORDER BY e.revision) INTO v_found_ids
+            FROM public.events AS e
+           WHERE e.stream_id = p_stream_id
+             AND e.revision BETWEEN v_first_found AND v_first_found + v_count - 1;
+          IF v_found_ids IS DISTINCT FROM p_event_ids THEN
+            RAISE EXCEPTION 'wrong expected version on %', p_stream_id
+              USING ERRCODE = 'YB001', DETAIL = coalesce(v_head_revision::text, 'no_stream');
+          END IF;
+          RETURN QUERY
+            SELECT e.revision, e.tx_id, e.global_seq
+              FROM public.events AS e
+             WHERE e.stream_id = p_stream_id AND e.revision = v_first_found + v_count - 1;
+          RETURN;
+        END IF;
+
+        IF (p_expected = 'no_stream' AND v_head_revision IS NOT NULL)
+           OR (p_expected = 'stream_exists' AND v_head_revision IS NULL)
+           OR (p_expected = 'exact' AND v_head_revision IS DISTINCT FROM p_expected_revision) THEN
+          RAISE EXCEPTION 'wrong expected version on %', p_stream_id
+            USING ERRCODE = 'YB001', DETAIL = coalesce(v_head_revision::text, 'no_stream');
+        END IF;
+
+        -- Taken under the lock and never behind the stream's last event.
+        v_recorded_at := greatest(clock_timestamp(), v_head_recorded_at);
+        v_micros := floor(extract(epoch FROM v_recorded_at) * 1000000)::bigint::text;
+        v_after := coalesce(v_head_revision, -1);
+        v_prev := coalesce(v_head_hash, decode(repeat('00', 32), 'hex'));
+        FOR i IN 1 .. v_count LOOP
+          v_header := convert_to(
+            p_stream_id || E'\\n' || (v_after + i)::text || E'\\n' || p_event_ids[i]::text
+              || E'\\n' || p_types[i] || E'\\n' || p_schema_versions[i]::text
+              || E'\\n' || p_org_id::text || E'\\n' || v_micros,
+            'UTF8');
+          v_prev_hashes[i] := v_prev;
+          v_prev := sha256(v_prev || int4send(length(v_header)) || v_header
+                           || int4send(length(p_metadata[i])) || p_metadata[i] || p_data[i]);
+          v_hashes[i] := v_prev;
+        END LOOP;
+
+        WITH inserted AS (
+          INSERT INTO public.events (org_id, stream_id, revision, event_id, type, schema_version,
+                                     data, metadata, actor_id, request_id, recorded_at,
+                                     prev_hash, hash)
+          SELECT p_org_id, p_stream_id, v_after + b.ord, b.event_id, b.type, b.schema_version,
+                 b.data, b.metadata, b.actor_id, b.request_id, v_recorded_at,
+                 b.prev_hash, b.hash
+            FROM unnest(p_event_ids, p_types, p_schema_versions, p_data, p_metadata,
+                        p_actor_ids, p_request_ids, v_prev_hashes, v_hashes)
+                 WITH ORDINALITY AS b(event_id, type, schema_version, data, metadata,
+                                      actor_id, request_id, prev_hash, hash, ord)
+           ORDER BY b.ord
+          RETURNING global_seq
+        )
+        SELECT max(inserted.global_seq) INTO v_last_seq FROM inserted;
+
+        PERFORM pg_notify('beecastle_events', p_org_id::text);
+        RETURN QUERY SELECT v_after + v_count, pg_current_xact_id(), v_last_seq;
+      END $$`);
+
+    await q(`REVOKE ALL ON events, streams FROM PUBLIC`);
+    await q(`GRANT SELECT, INSERT ON events TO beecastle_app`);
+    await q(`GRANT SELECT ON streams TO beecastle_app`);
+    await q(
+      `REVOKE ALL ON FUNCTION append_to_stream(text, uuid, text, bigint, uuid[], text[], smallint[], bytea[], bytea[], text[], text[]) FROM PUBLIC`,
+    );
+    await q(
+      `GRANT EXECUTE ON FUNCTION append_to_stream(text, uuid, text, bigint, uuid[], text[], smallint[], bytea[], bytea[], text[], text[]) TO beecastle_app`,
+    );
+    await q(`REVOKE ALL ON FUNCTION events_advance_stream_heads() FROM PUBLIC`);
+    await q(`REVOKE ALL ON FUNCTION events_refuse_change() FROM PUBLIC`);
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(
+      `DROP FUNCTION append_to_stream(text, uuid, text, bigint, uuid[], text[], smallint[], bytea[], bytea[], text[], text[])`,
+    );
+    await queryRunner.query(`DROP TABLE events`);
+    await queryRunner.query(`DROP FUNCTION events_advance_stream_heads()`);
+    await queryRunner.query(`DROP FUNCTION events_refuse_change()`);
+    await queryRunner.query(`DROP TABLE streams`);
+  }
+}

@@ -1,0 +1,106 @@
+import { DatabaseError } from 'pg';
+import { encodeMetadata, validateAppend } from '../append-validation';
+import {
+  AppendInWriteTransactionError,
+  OrganisationMismatchError,
+  WrongExpectedVersionError,
+} from '../errors';
+import type { AppendOptions, AppendResult, ExpectedRevision, NewEvent } from '../event-store.port';
+import type { Queryable } from './event-rows';
+
+/** SQLSTATEs raised by the events migration's functions and triggers. */
+const WRONG_EXPECTED_VERSION = 'YB001';
+const APPEND_IN_WRITE_TRANSACTION = 'YB002';
+const ORGANISATION_MISMATCH = 'YB003';
+const UNIQUE_VIOLATION = '23505';
+
+const APPEND_SQL = `SELECT out_revision, out_tx_id::text, out_global_seq
+                      FROM append_to_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
+
+/**
+ * One round trip: `append_to_stream` locks the stream, checks the expected revision and
+ * idempotency, chains the hashes, inserts and notifies. `readHead` answers, after a conflict that
+ * reached the unique index, what the stream's last revision now is.
+ */
+export async function appendEvents(
+  db: Queryable,
+  stream: string,
+  events: readonly NewEvent[],
+  options: AppendOptions,
+  readHead: (stream: string) => Promise<bigint | 'no_stream'>,
+): Promise<AppendResult> {
+  const organisationId = validateAppend(stream, events);
+  const expected = options.expectedRevision;
+  const values = [
+    stream,
+    organisationId,
+    typeof expected === 'bigint' ? 'exact' : expected,
+    typeof expected === 'bigint' ? expected.toString() : null,
+    events.map((e) => e.eventId),
+    events.map((e) => e.type),
+    events.map((e) => e.schemaVersion),
+    events.map((e) => e.data),
+    events.map((e) => encodeMetadata(e)),
+    events.map((e) => e.metadata.actorId),
+    events.map((e) => e.metadata.requestId ?? null),
+  ];
+  try {
+    const { rows } = await db.query<unknown[]>({
+      name: 'bc_append_to_stream',
+      text: APPEND_SQL,
+      values,
+      rowMode: 'array',
+    });
+    const [revision, commit, prepare] = rows[0] as [string, string, string];
+    return {
+      nextExpectedRevision: BigInt(revision),
+      position: { commit: BigInt(commit), prepare: BigInt(prepare) },
+    };
+  } catch (error: unknown) {
+    throw await translateAppendError(error, stream, organisationId, expected, readHead);
+  }
+}
+
+async function translateAppendError(
+  error: unknown,
+  stream: string,
+  organisationId: string,
+  expected: ExpectedRevision,
+  readHead: (stream: string) => Promise<bigint | 'no_stream'>,
+): Promise<unknown> {
+  if (!(error instanceof DatabaseError)) return error;
+  switch (error.code) {
+    case WRONG_EXPECTED_VERSION: {
+      const detail = error.detail ?? 'no_stream';
+      return new WrongExpectedVersionError(
+        stream,
+        expected,
+        detail === 'no_stream' ? 'no_stream' : BigInt(detail),
+      );
+    }
+    case APPEND_IN_WRITE_TRANSACTION:
+      return new AppendInWriteTransactionError();
+    case ORGANISATION_MISMATCH:
+      return new OrganisationMismatchError(stream, organisationId);
+    case UNIQUE_VIOLATION:
+      // Only reachable when the head was read from a stale snapshot (a REPEATABLE READ caller)
+      // or rows were inserted around the function: still a concurrency conflict, not a crash.
+      if (error.constraint === 'events_stream_revision_key') {
+        return new WrongExpectedVersionError(stream, expected, await readHead(stream));
+      }
+      return error;
+    default:
+      return error;
+  }
+}
+
+export async function readStreamHead(db: Queryable, stream: string): Promise<bigint | 'no_stream'> {
+  const { rows } = await db.query<unknown[]>({
+    name: 'bc_stream_head',
+    text: 'SELECT max(revision)::text FROM events WHERE stream_id = $1',
+    values: [stream],
+    rowMode: 'array',
+  });
+  const head = rows[0][0] as string | null;
+  return head === null ? 'no_stream' : BigInt(head);
+}

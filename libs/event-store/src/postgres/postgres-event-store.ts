@@ -1,0 +1,120 @@
+import { Client, type ClientBase, type Pool } from 'pg';
+import type {
+  AppendOptions,
+  AppendResult,
+  EventStore,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  SubscribeToAllOptions,
+  Subscription,
+} from '../event-store.port';
+import { appendEvents, readStreamHead } from './append-events';
+import { NotificationListener } from './notification-listener';
+import { PostgresSubscription } from './postgres-subscription';
+import { readAllEvents, readStreamEvents } from './read-events';
+
+export interface PostgresEventStoreOptions {
+  /** Where the LISTEN connection goes; default: the pool's own connection settings. */
+  readonly listenConnectionString?: string;
+  /** How often a subscription looks for new events when no NOTIFY wakes it. */
+  readonly pollIntervalMs?: number;
+  /** Rows per query when paging through the log. */
+  readonly pageSize?: number;
+}
+
+const DEFAULT_POLL_INTERVAL_MS = 300;
+const DEFAULT_PAGE_SIZE = 5_000;
+const MAX_PAGE_SIZE = 50_000;
+
+/**
+ * The event log in PostgreSQL (schema: the EventLog migration). Appends and reads go through the
+ * pool, one statement each; `withClient` runs them on a connection the caller controls instead,
+ * inside the caller's transaction.
+ */
+export class PostgresEventStore implements EventStore {
+  private readonly listener: NotificationListener;
+  private readonly subscriptions = new Set<PostgresSubscription>();
+  private readonly pollIntervalMs: number;
+  private readonly pageSize: number;
+  private closed = false;
+  // After a conflict surfaced by the unique index, the caller's transaction is aborted: ask the pool.
+  private readonly readHead = (stream: string) => readStreamHead(this.pool, stream);
+
+  constructor(
+    private readonly pool: Pool,
+    options: PostgresEventStoreOptions = {},
+  ) {
+    this.pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(this.pageSize) || this.pageSize < 1 || this.pageSize > MAX_PAGE_SIZE) {
+      throw new RangeError(`pageSize must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+    }
+    if (!(this.pollIntervalMs > 0)) throw new RangeError('pollIntervalMs must be positive');
+    const listenConnectionString = options.listenConnectionString;
+    this.listener = new NotificationListener(
+      () =>
+        new Client({
+          ...(listenConnectionString ? { connectionString: listenConnectionString } : pool.options),
+          keepAlive: true,
+        }),
+    );
+  }
+
+  appendToStream(
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions,
+  ): Promise<AppendResult> {
+    return appendEvents(this.pool, stream, events, options, this.readHead);
+  }
+
+  readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    return readStreamEvents(this.pool, stream, options, this.pageSize);
+  }
+
+  readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    return readAllEvents(this.pool, options, this.pageSize);
+  }
+
+  /**
+   * The same store on one connection: appends and reads join whatever transaction the caller
+   * holds open on it. An append must still be the transaction's first write. Subscriptions keep
+   * using the pool (a transaction would pin their snapshot).
+   */
+  withClient(client: ClientBase): EventStore {
+    const pageSize = this.pageSize;
+    return {
+      appendToStream: (stream, events, options) =>
+        appendEvents(client, stream, events, options, this.readHead),
+      readStream: (stream, options = {}) => readStreamEvents(client, stream, options, pageSize),
+      readAll: (options = {}) => readAllEvents(client, options, pageSize),
+      subscribeToAll: (options) => this.subscribeToAll(options),
+      close: () => Promise.resolve(),
+    };
+  }
+
+  subscribeToAll(options: SubscribeToAllOptions = {}): Subscription {
+    const subscription = new PostgresSubscription(
+      {
+        db: this.pool,
+        pageSize: this.pageSize,
+        pollIntervalMs: this.pollIntervalMs,
+        listen: (handler) => this.listener.add(handler),
+        onClose: (s) => this.subscriptions.delete(s),
+      },
+      options,
+    );
+    if (this.closed) void subscription.close();
+    else this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  /** Ends subscriptions and the LISTEN connection; the pool belongs to the caller. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
+    await this.listener.close();
+  }
+}
