@@ -71,6 +71,13 @@ export default tseslint.config(
     },
   },
   {
+    // Plain CommonJS that tools load uncompiled (the Jest transformer in test/setup): no types.
+    files: ['**/*.cjs'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Operator-facing programs and benchmarks print to the console on purpose.
     files: ['apps/cli/**/*.ts', 'test/bench/**/*.ts', 'test/setup/**/*.ts'],
     rules: { 'no-console': 'off' },

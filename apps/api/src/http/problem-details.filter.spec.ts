@@ -1,0 +1,82 @@
+import type { ArgumentsHost } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import pino from 'pino';
+import { ProblemDetailsFilter } from './problem-details.filter';
+import { ProblemException } from './problem.exception';
+
+const REQUEST_ID = 'req_0123456789';
+
+interface Sent {
+  status?: number;
+  type?: string;
+  body?: string;
+  destroyed: boolean;
+}
+
+function harness(headersSent = false) {
+  const lines: string[] = [];
+  const filter = new ProblemDetailsFilter(
+    pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
+  );
+  const sent: Sent = { destroyed: false };
+  const res = {
+    headersSent,
+    status(code: number) {
+      sent.status = code;
+      return this;
+    },
+    type(type: string) {
+      sent.type = type;
+      return this;
+    },
+    send(body: string) {
+      sent.body = body;
+      return this;
+    },
+    destroy() {
+      sent.destroyed = true;
+    },
+  } as unknown as Response;
+  const req = { id: REQUEST_ID } as Request;
+  const host = {
+    switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }),
+  } as unknown as ArgumentsHost;
+  return {
+    filter,
+    host,
+    sent,
+    logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+describe('ProblemDetailsFilter', () => {
+  it('answers an unexpected error with a bare 500 and puts the details in the log only', () => {
+    const { filter, host, sent, logs } = harness();
+    filter.catch(new Error('relation "contacts" does not exist at db-7'), host);
+
+    expect(sent.status).toBe(500);
+    expect(sent.type).toBe('application/problem+json');
+    expect(JSON.parse(sent.body!)).toMatchObject({ code: 'INTERNAL_ERROR', requestId: REQUEST_ID });
+    expect(sent.body).not.toContain('db-7');
+
+    const [line] = logs();
+    expect(line).toMatchObject({ level: 50, requestId: REQUEST_ID, msg: 'unhandled error' });
+    const err = line.err as { message: string; stack: string };
+    expect(err.message).toBe('relation "contacts" does not exist at db-7');
+    expect(err.stack).toContain('problem-details.filter.spec.ts');
+  });
+
+  it('does not log a deliberate 4xx (the request log already records it)', () => {
+    const { filter, host, sent, logs } = harness();
+    filter.catch(new ProblemException(409, 'CONFLICT', 'taken'), host);
+    expect(sent.status).toBe(409);
+    expect(logs()).toEqual([]);
+  });
+
+  it('cuts the connection when the response had already started', () => {
+    const { filter, host, sent } = harness(true);
+    filter.catch(new Error('stream failed half-way'), host);
+    expect(sent.destroyed).toBe(true);
+    expect(sent.status).toBeUndefined();
+  });
+});

@@ -1,0 +1,120 @@
+import {
+  BadRequestException,
+  HttpException,
+  InternalServerErrorException,
+  NotFoundException,
+} from '@nestjs/common';
+import { toProblemDetails } from './problem-details';
+import { ProblemException } from './problem.exception';
+
+const REQUEST_ID = '3f1c2b7e-9a4d-4c1e-8f2a-1b2c3d4e5f60';
+
+/** What Nest's Express adapter makes of a body-parser (http-errors) error. */
+function bodyParserError(status: number, type: string, extra: Record<string, unknown> = {}) {
+  const cause = Object.assign(new Error('raw body-parser message'), { status, type, ...extra });
+  return new HttpException('raw body-parser message', status, { cause });
+}
+
+describe('toProblemDetails', () => {
+  it('answers an unknown route with a 404 problem that names nothing', () => {
+    const { problem, isServerFault } = toProblemDetails(
+      new NotFoundException('Cannot GET /secret-admin'),
+      REQUEST_ID,
+    );
+    expect(problem).toEqual({
+      type: 'about:blank',
+      title: 'Not Found',
+      status: 404,
+      detail: 'The requested resource does not exist.',
+      code: 'NOT_FOUND',
+      requestId: REQUEST_ID,
+    });
+    expect(isServerFault).toBe(false);
+  });
+
+  it('maps an oversized body to 413 and states the limit', () => {
+    const { problem } = toProblemDetails(
+      bodyParserError(413, 'entity.too.large', { limit: 262144 }),
+      REQUEST_ID,
+    );
+    expect(problem).toMatchObject({
+      status: 413,
+      title: 'Payload Too Large',
+      code: 'PAYLOAD_TOO_LARGE',
+      detail: 'The request body is larger than the limit of 256 KiB.',
+    });
+  });
+
+  it('maps malformed JSON to 400 MALFORMED_JSON without echoing the parser message', () => {
+    const { problem } = toProblemDetails(bodyParserError(400, 'entity.parse.failed'), REQUEST_ID);
+    expect(problem).toMatchObject({ status: 400, code: 'MALFORMED_JSON' });
+    expect(JSON.stringify(problem)).not.toContain('raw body-parser message');
+  });
+
+  it('maps a non-UTF-8 or compressed body to 415', () => {
+    expect(
+      toProblemDetails(bodyParserError(415, 'charset.unsupported'), REQUEST_ID).problem,
+    ).toMatchObject({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
+    expect(
+      toProblemDetails(bodyParserError(415, 'encoding.unsupported'), REQUEST_ID).problem,
+    ).toMatchObject({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
+  });
+
+  it('keeps the message of a deliberate 4xx from Nest (a pipe, a guard)', () => {
+    const { problem } = toProblemDetails(
+      new BadRequestException(['name must be a string', 'email must be an email']),
+      REQUEST_ID,
+    );
+    expect(problem).toMatchObject({
+      status: 400,
+      code: 'BAD_REQUEST',
+      detail: 'name must be a string; email must be an email',
+    });
+  });
+
+  it('carries a ProblemException through, with its code and extensions', () => {
+    const { problem, isServerFault } = toProblemDetails(
+      new ProblemException(503, 'NOT_READY', 'Not ready: database unavailable.', {
+        checks: { database: 'down' },
+      }),
+      REQUEST_ID,
+    );
+    expect(problem).toEqual({
+      type: 'about:blank',
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'Not ready: database unavailable.',
+      code: 'NOT_READY',
+      requestId: REQUEST_ID,
+      checks: { database: 'down' },
+    });
+    expect(isServerFault).toBe(false);
+  });
+
+  it('does not let extensions overwrite the standard members', () => {
+    const { problem } = toProblemDetails(
+      new ProblemException(409, 'CONFLICT', 'taken', { status: 200, requestId: 'forged' }),
+      REQUEST_ID,
+    );
+    expect(problem.status).toBe(409);
+    expect(problem.requestId).toBe(REQUEST_ID);
+  });
+
+  it.each([
+    ['a plain Error', new Error('connection to 10.0.0.5:5432 refused; password=hunter2')],
+    ['a thrown string', 'boom'],
+    ['a 5xx HttpException', new InternalServerErrorException('pool exhausted at db-1')],
+    ['undefined', undefined],
+  ])('answers %s with a bare 500 that reveals nothing', (_name, thrown) => {
+    const { problem, isServerFault } = toProblemDetails(thrown, REQUEST_ID);
+    expect(problem).toEqual({
+      type: 'about:blank',
+      title: 'Internal Server Error',
+      status: 500,
+      detail: 'An unexpected error occurred. Quote the request id if you report it.',
+      code: 'INTERNAL_ERROR',
+      requestId: REQUEST_ID,
+    });
+    expect(isServerFault).toBe(true);
+  });
+});

@@ -1,0 +1,150 @@
+import { STATUS_CODES } from 'node:http';
+import { HttpException } from '@nestjs/common';
+import { ProblemException } from './problem.exception';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** RFC 9457 problem details, plus our stable `code` and the request id. */
+export interface ProblemDetails {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+  readonly code: string;
+  readonly requestId: string;
+  readonly [extension: string]: unknown;
+}
+
+export interface MappedProblem {
+  readonly problem: ProblemDetails;
+  /** A server fault: log it with the request id; the client learns nothing more. */
+  readonly isServerFault: boolean;
+}
+
+// Stable codes for answers that carry no more meaning than their status. Spelled out rather than
+// derived from Node's reason phrases, which have changed between versions.
+const CODE_BY_STATUS: Readonly<Record<number, string>> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  406: 'NOT_ACCEPTABLE',
+  408: 'REQUEST_TIMEOUT',
+  409: 'CONFLICT',
+  411: 'LENGTH_REQUIRED',
+  412: 'PRECONDITION_FAILED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'UNPROCESSABLE_CONTENT',
+  428: 'PRECONDITION_REQUIRED',
+  429: 'TOO_MANY_REQUESTS',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
+const NOT_FOUND_DETAIL = 'The requested resource does not exist.';
+const INTERNAL_ERROR_DETAIL =
+  'An unexpected error occurred. Quote the request id if you report it.';
+
+/** body-parser's error `type`s: each gets a code and a detail that names the rule. */
+function bodyParserProblem(
+  cause: unknown,
+): { code: string; detail: string; status: number } | undefined {
+  if (typeof cause !== 'object' || cause === null || !('type' in cause)) return undefined;
+  const { type } = cause as { type: unknown; limit?: unknown };
+  switch (type) {
+    case 'entity.too.large': {
+      const limit = (cause as { limit?: unknown }).limit;
+      const size = typeof limit === 'number' ? ` of ${limit / 1024} KiB` : '';
+      return {
+        status: 413,
+        code: 'PAYLOAD_TOO_LARGE',
+        detail: `The request body is larger than the limit${size}.`,
+      };
+    }
+    case 'entity.parse.failed':
+      return { status: 400, code: 'MALFORMED_JSON', detail: 'The request body is not valid JSON.' };
+    case 'charset.unsupported':
+      return {
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        detail: 'Request bodies must be JSON in UTF-8.',
+      };
+    case 'encoding.unsupported':
+      return {
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        detail: 'Compressed request bodies are not accepted.',
+      };
+    default:
+      return undefined;
+  }
+}
+
+function httpExceptionDetail(exception: HttpException): string {
+  const response = exception.getResponse();
+  if (typeof response === 'string') return response;
+  const message = (response as { message?: unknown }).message;
+  if (typeof message === 'string') return message;
+  if (Array.isArray(message) && message.every((m) => typeof m === 'string')) {
+    return message.join('; ');
+  }
+  return STATUS_CODES[exception.getStatus()] ?? 'Error';
+}
+
+function problem(
+  status: number,
+  code: string,
+  detail: string,
+  requestId: string,
+  extensions: Readonly<Record<string, unknown>> = {},
+): ProblemDetails {
+  // `about:blank`: the status and our `code` say it all; the title is then the reason phrase.
+  return {
+    ...extensions,
+    type: 'about:blank',
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    detail,
+    code,
+    requestId,
+  };
+}
+
+/**
+ * The one mapping from whatever was thrown to the answer the client sees. Only deliberate 4xx
+ * answers say why; every 5xx is the same bare message, its cause goes to the log.
+ */
+export function toProblemDetails(exception: unknown, requestId: string): MappedProblem {
+  if (exception instanceof ProblemException) {
+    return {
+      problem: problem(
+        exception.status,
+        exception.code,
+        exception.detail,
+        requestId,
+        exception.extensions,
+      ),
+      isServerFault: false,
+    };
+  }
+  if (exception instanceof HttpException && exception.getStatus() < 500) {
+    const status = exception.getStatus();
+    const fromBody = bodyParserProblem(exception.cause);
+    if (fromBody) {
+      return {
+        problem: problem(fromBody.status, fromBody.code, fromBody.detail, requestId),
+        isServerFault: false,
+      };
+    }
+    const code = CODE_BY_STATUS[status] ?? `HTTP_${status}`;
+    // One wording for every 404, so a route that does not exist and a record that may not be
+    // seen answer alike.
+    const detail = status === 404 ? NOT_FOUND_DETAIL : httpExceptionDetail(exception);
+    return { problem: problem(status, code, detail, requestId), isServerFault: false };
+  }
+  return {
+    problem: problem(500, 'INTERNAL_ERROR', INTERNAL_ERROR_DETAIL, requestId),
+    isServerFault: true,
+  };
+}

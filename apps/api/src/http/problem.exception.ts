@@ -1,0 +1,16 @@
+/**
+ * An error the API answers on purpose, with a stable code and a detail that is safe to show.
+ * Anything else that escapes a handler is a bug and answers a bare 500.
+ */
+export class ProblemException extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    /** Extra members of the problem document (RFC 9457 extensions). */
+    readonly extensions: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(detail);
+    this.name = 'ProblemException';
+  }
+}

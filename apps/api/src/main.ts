@@ -1,0 +1,60 @@
+import { ConfigurationError, loadConfiguration, type Configuration } from '@beecastle/config';
+import { openDatabase } from '@beecastle/database';
+import { createApp } from './create-app';
+import { onShutdownSignal } from './graceful-shutdown';
+import { createRootLogger } from './logging/root-logger';
+import { startupBanner } from './startup-banner';
+import { loadTlsMaterial } from './tls/tls-material';
+
+/** A configuration mistake is the operator's to fix: say what, one line each, no stack trace. */
+function exitOnConfigurationError(error: unknown): never {
+  if (error instanceof ConfigurationError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  throw error;
+}
+
+async function main(): Promise<void> {
+  let config: Configuration;
+  try {
+    config = loadConfiguration();
+  } catch (error) {
+    exitOnConfigurationError(error);
+  }
+  const logger = createRootLogger(config.logLevel);
+
+  const tls = await loadTlsMaterial(config).catch(exitOnConfigurationError);
+  const database = await openDatabase(config, (message) => logger.info(message));
+  if (database.migrationsApplied.length > 0) {
+    logger.info({ migrations: database.migrationsApplied }, 'migrations applied');
+  }
+  try {
+    const app = await createApp({ config, databaseUrl: database.appUrl, tls, logger });
+    onShutdownSignal(logger, [
+      { name: 'http server and pools', run: () => app.close() },
+      { name: 'database', run: () => database.close() },
+    ]);
+    await app.listen(config.port, config.host);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  logger.info({ host: config.host, port: config.port }, 'listening');
+  process.stderr.write(startupBanner(config, tls, database));
+}
+
+main().catch((error: unknown) => {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EADDRINUSE' || code === 'EACCES') {
+    const { address, port } = error as { address?: string; port?: number };
+    process.stderr.write(
+      `Cannot listen on ${address}:${port}: ${code === 'EADDRINUSE' ? 'the port is in use' : 'permission denied'} (set PORT or HOST)\n`,
+    );
+    process.exit(1);
+  }
+  // Anything else that stops the start is unexpected: keep the stack for whoever investigates.
+  process.stderr.write(`BeeCastle API failed to start: ${String(error)}\n`);
+  if (error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,103 @@
+import { ConfigurationError, loadConfiguration, type Configuration } from '@beecastle/config';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import type { CliIo } from './cli-io';
+import { migrate } from './commands/migrate.command';
+import { verify } from './commands/verify.command';
+import { ExitCode } from './exit-codes';
+
+export type CliCommand =
+  { readonly name: 'migrate' } | { readonly name: 'verify'; readonly organisationId?: string };
+
+export type ParsedArguments =
+  | { readonly kind: 'run'; readonly command: CliCommand }
+  /** Help, or a usage error: print this and exit, without touching the database. */
+  | {
+      readonly kind: 'exit';
+      readonly exitCode: ExitCode;
+      readonly stdout: string;
+      readonly stderr: string;
+    };
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function organisationIdArgument(value: string): string {
+  if (!UUID.test(value)) throw new InvalidArgumentError('An organisation id is a UUID.');
+  return value.toLowerCase();
+}
+
+const EXIT_CODES_HELP = `
+Exit codes: 0 done (verify: chain intact), 1 verify found a broken chain,
+2 wrong arguments or configuration, 3 could not finish (database unreachable, migration failed).
+Configuration comes from the same environment variables as the server (DATA_DIR, DATABASE_URL, ...).`;
+
+/** Reads the arguments (without the node and script paths); runs nothing. */
+export function parseArguments(args: readonly string[]): ParsedArguments {
+  let command: CliCommand | undefined;
+  let stdout = '';
+  let stderr = '';
+  const program = new Command('beecastle')
+    .description('BeeCastle operator commands (one-shot; the server may be running or not)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => (stdout += text),
+      writeErr: (text) => (stderr += text),
+    })
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXIT_CODES_HELP);
+  program
+    .command('migrate')
+    .description('apply pending database migrations and print which ran')
+    .action(() => {
+      command = { name: 'migrate' };
+    });
+  program
+    .command('verify')
+    .description('recompute the event log hash chains and name the first broken event')
+    .option('--org <uuid>', 'only this organisation', organisationIdArgument)
+    .action((options: { org?: string }) => {
+      command = { name: 'verify', organisationId: options.org };
+    });
+
+  try {
+    program.parse([...args], { from: 'user' });
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    const helpAsked =
+      error.code === 'commander.helpDisplayed' || error.code === 'commander.version';
+    return { kind: 'exit', exitCode: helpAsked ? ExitCode.Ok : ExitCode.Usage, stdout, stderr };
+  }
+  if (command === undefined) {
+    return { kind: 'exit', exitCode: ExitCode.Usage, stdout, stderr: program.helpInformation() };
+  }
+  return { kind: 'run', command };
+}
+
+/** The whole CLI: arguments in, exit code out. */
+export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCode> {
+  const parsed = parseArguments(args);
+  if (parsed.kind === 'exit') {
+    if (parsed.stdout) io.stdout(parsed.stdout);
+    if (parsed.stderr) io.stderr(parsed.stderr);
+    return parsed.exitCode;
+  }
+  let config: Configuration;
+  try {
+    config = loadConfiguration(io.env);
+  } catch (error) {
+    if (!(error instanceof ConfigurationError)) throw error;
+    io.stderr(`${error.message}\n`);
+    return ExitCode.Usage;
+  }
+  try {
+    switch (parsed.command.name) {
+      case 'migrate':
+        return await migrate(config, io);
+      case 'verify':
+        return await verify(config, parsed.command.organisationId, io);
+    }
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    io.stderr(`${parsed.command.name} could not finish: ${reason}\n`);
+    return ExitCode.Unavailable;
+  }
+}

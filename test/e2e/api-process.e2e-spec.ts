@@ -1,0 +1,118 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort } from '@beecastle/database';
+import {
+  createTestDatabase,
+  type TestDatabase,
+} from '../../libs/database/src/testing/test-database';
+import { httpsRequest } from './support/https-request';
+
+const ROOT = resolve(__dirname, '../..');
+const started: ChildProcessWithoutNullStreams[] = [];
+
+interface Exit {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** apps/api/src/main.ts as its own process (compiled on the fly), as `npm start` runs it. */
+function startApiProcess(env: Record<string, string>): {
+  child: ChildProcessWithoutNullStreams;
+  output: () => { stdout: string; stderr: string };
+  exited: Promise<Exit>;
+} {
+  const child = spawn(
+    process.execPath,
+    [
+      '-r',
+      'ts-node/register/transpile-only',
+      '-r',
+      'tsconfig-paths/register',
+      'apps/api/src/main.ts',
+    ],
+    { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } },
+  );
+  started.push(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<Exit>((done) =>
+    child.on('exit', (code) => done({ code, stdout, stderr })),
+  );
+  return { child, output: () => ({ stdout, stderr }), exited };
+}
+
+/** Resolves when the banner appears (the server is listening), or fails if the process dies first. */
+function listening(api: ReturnType<typeof startApiProcess>): Promise<void> {
+  return new Promise((done, fail) => {
+    const check = () => {
+      if (api.output().stderr.includes('BeeCastle API listening on')) done();
+    };
+    api.child.stderr.on('data', check);
+    void api.exited.then((exit) => fail(new Error(`exited early: ${exit.stderr}`)));
+  });
+}
+
+describe('the API process', () => {
+  let db: TestDatabase;
+  let dataDir: string;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    dataDir = await mkdtemp(join(tmpdir(), 'beecastle-process-'));
+  });
+  afterAll(async () => {
+    // A failed assertion must not leave a server behind.
+    for (const child of started) if (child.exitCode === null) child.kill('SIGKILL');
+    await db.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('refuses a bad configuration: each problem on its own line, exit 1, no stack trace', async () => {
+    const exit = await startApiProcess({
+      DATA_DIR: dataDir,
+      PORT: 'eighty',
+      TRUSTED_PROXIES: 'everyone',
+    }).exited;
+    expect(exit.code).toBe(1);
+    expect(exit.stderr.trimEnd().split('\n')).toEqual([
+      'Invalid configuration:',
+      '  - PORT must be a whole number from 1 to 65535 (got "eighty")',
+      '  - TRUSTED_PROXIES entry "everyone" is not an IP address or CIDR range',
+    ]);
+    expect(exit.stdout).toBe('');
+  });
+
+  it('serves HTTPS, prints its banner, and on SIGTERM shuts down, logs it and exits 0', async () => {
+    const port = await freePort();
+    const api = startApiProcess({
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      DATABASE_URL: db.appUrl,
+    });
+    await listening(api);
+    const { stderr } = api.output();
+    expect(stderr).toContain(`BeeCastle API listening on https://127.0.0.1:${port}`);
+    expect(stderr).toContain(`TLS certificate:  ${join(dataDir, 'tls', 'development-cert.pem')}`);
+    expect(stderr).toContain(`data directory:   ${dataDir}`);
+    const ca = await readFile(join(dataDir, 'tls', 'development-cert.pem'));
+    const ready = await httpsRequest(`https://127.0.0.1:${port}/health/ready`, { ca });
+    expect(ready.status).toBe(200);
+
+    api.child.kill('SIGTERM');
+    const exit = await api.exited;
+    // On failure, show what the process said rather than just its exit code.
+    expect({ code: exit.code, stderr: exit.stderr }).toEqual({
+      code: 0,
+      stderr: expect.not.stringMatching(/error/i),
+    });
+    const messages = exit.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages.slice(-2)).toEqual(['shutting down', 'stopped']);
+  });
+});

@@ -1,0 +1,70 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfiguration } from '@beecastle/config';
+import type { INestApplication } from '@nestjs/common';
+import { createApp } from '../../../apps/api/src/create-app';
+import { createRootLogger } from '../../../apps/api/src/logging/root-logger';
+import { loadTlsMaterial } from '../../../apps/api/src/tls/tls-material';
+import { httpsRequest, type HttpsRequestOptions, type HttpsResponse } from './https-request';
+
+export interface TestApi {
+  readonly app: INestApplication;
+  readonly port: number;
+  readonly baseUrl: string;
+  /** The generated development certificate the server presents. */
+  readonly ca: Buffer;
+  request(path: string, options?: Omit<HttpsRequestOptions, 'ca'>): Promise<HttpsResponse>;
+  /** Every JSON log line written so far, parsed. */
+  logs(): Record<string, unknown>[];
+  /** The request-log line for one request, once pino-http has written it (on 'finish'). */
+  requestLog(requestId: string): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+/**
+ * The real application, built as main.ts builds it, served over HTTPS on a free port with a
+ * development certificate generated in a throwaway DATA_DIR.
+ */
+export async function startTestApi(options: {
+  readonly databaseUrl: string;
+  readonly env?: Record<string, string>;
+}): Promise<TestApi> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'beecastle-e2e-'));
+  const config = loadConfiguration({ DATA_DIR: dataDir, ...options.env });
+  const tls = await loadTlsMaterial(config);
+  const lines: string[] = [];
+  const logger = createRootLogger('info', { write: (line: string) => void lines.push(line) });
+  const app = await createApp({ config, databaseUrl: options.databaseUrl, tls, logger });
+  await app.listen(0, '127.0.0.1');
+  const port = ((app.getHttpServer() as Server).address() as AddressInfo).port;
+  const baseUrl = `https://127.0.0.1:${port}`;
+  const logs = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+
+  return {
+    app,
+    port,
+    baseUrl,
+    ca: tls.cert,
+    request: (path, requestOptions = {}) =>
+      httpsRequest(`${baseUrl}${path}`, { ...requestOptions, ca: tls.cert }),
+    logs,
+    requestLog: async (requestId) => {
+      // Polls for a condition with a deadline: the client can have the answer a moment before
+      // the server's 'finish' event, which is when the line is written.
+      const deadline = Date.now() + 2_000;
+      for (;;) {
+        const line = logs().find((l) => l.requestId === requestId && l.msg === 'request');
+        if (line) return line;
+        if (Date.now() > deadline) throw new Error(`no request log line for ${requestId}`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+    close: async () => {
+      await app.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
