@@ -14,7 +14,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  *     YB001 wrong expected version (DETAIL: the actual last revision, or `no_stream`)
  *     YB002 append after another write in the same transaction
  *     YB003 stream name and organisation disagree
- *     YB004 rows would leave a gap in a stream's revisions
+ *     YB004 a row that does not extend its stream's head by one (a gap, or a stream restarted)
  *     YB005 update, delete or truncate of the log
  */
 
@@ -86,37 +86,32 @@ export class EventLog1764000000001 implements MigrationInterface {
         FOR EACH STATEMENT EXECUTE FUNCTION events_refuse_change()`);
 
     // Runs as the owner so that the application role, which may only INSERT and SELECT, never
-    // needs UPDATE on the heads. It also refuses rows that would leave a gap in a stream, however
-    // they were inserted.
+    // needs UPDATE on the heads. Each row must extend its stream's head by exactly one, however
+    // it was inserted, so no gap can enter the log. A row trigger: for the usual one-event append
+    // it costs half what a statement trigger with a transition table does.
     await q(`
-      CREATE FUNCTION events_advance_stream_heads() RETURNS trigger
+      CREATE FUNCTION events_advance_stream_head() RETURNS trigger
       LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
       BEGIN
-        IF EXISTS (
-          SELECT 1
-            FROM (SELECT n.stream_id, min(n.revision) AS first_revision,
-                         max(n.revision) AS last_revision, count(*) AS row_count
-                    FROM new_events AS n GROUP BY n.stream_id) AS batch
-            LEFT JOIN public.streams AS head ON head.stream_id = batch.stream_id
-           WHERE batch.row_count <> batch.last_revision - batch.first_revision + 1
-              OR batch.first_revision <> coalesce(head.last_revision + 1, 0)
-        ) THEN
-          RAISE EXCEPTION 'events must continue their stream without a gap' USING ERRCODE = 'YB004';
+        IF NEW.revision = 0 THEN
+          INSERT INTO public.streams (stream_id, org_id, last_revision, last_hash, last_recorded_at)
+          VALUES (NEW.stream_id, NEW.org_id, 0, NEW.hash, NEW.recorded_at)
+          ON CONFLICT (stream_id) DO NOTHING;
+        ELSE
+          UPDATE public.streams
+             SET last_revision = NEW.revision, last_hash = NEW.hash,
+                 last_recorded_at = NEW.recorded_at
+           WHERE stream_id = NEW.stream_id AND last_revision = NEW.revision - 1;
         END IF;
-        INSERT INTO public.streams AS head (stream_id, org_id, last_revision, last_hash, last_recorded_at)
-        SELECT DISTINCT ON (n.stream_id) n.stream_id, n.org_id, n.revision, n.hash, n.recorded_at
-          FROM new_events AS n
-         ORDER BY n.stream_id, n.revision DESC
-        ON CONFLICT (stream_id) DO UPDATE
-           SET last_revision = excluded.last_revision,
-               last_hash = excluded.last_hash,
-               last_recorded_at = excluded.last_recorded_at;
+        IF NOT FOUND THEN
+          RAISE EXCEPTION 'event % of % does not follow the stream''s head', NEW.revision, NEW.stream_id
+            USING ERRCODE = 'YB004';
+        END IF;
         RETURN NULL;
       END $$`);
     await q(`
-      CREATE TRIGGER events_stream_heads AFTER INSERT ON events
-        REFERENCING NEW TABLE AS new_events
-        FOR EACH STATEMENT EXECUTE FUNCTION events_advance_stream_heads()`);
+      CREATE TRIGGER events_stream_head AFTER INSERT ON events
+        FOR EACH ROW EXECUTE FUNCTION events_advance_stream_head()`);
 
     // One round trip per append; see the header comment and hash-chain.ts for the hash.
     await q(`
@@ -267,7 +262,7 @@ export class EventLog1764000000001 implements MigrationInterface {
     await q(
       `GRANT EXECUTE ON FUNCTION append_to_stream(text, uuid, text, bigint, uuid[], text[], smallint[], bytea[], bytea[], text[], text[]) TO beecastle_app`,
     );
-    await q(`REVOKE ALL ON FUNCTION events_advance_stream_heads() FROM PUBLIC`);
+    await q(`REVOKE ALL ON FUNCTION events_advance_stream_head() FROM PUBLIC`);
     await q(`REVOKE ALL ON FUNCTION events_refuse_change() FROM PUBLIC`);
   }
 
@@ -276,7 +271,7 @@ export class EventLog1764000000001 implements MigrationInterface {
       `DROP FUNCTION append_to_stream(text, uuid, text, bigint, uuid[], text[], smallint[], bytea[], bytea[], text[], text[])`,
     );
     await queryRunner.query(`DROP TABLE events`);
-    await queryRunner.query(`DROP FUNCTION events_advance_stream_heads()`);
+    await queryRunner.query(`DROP FUNCTION events_advance_stream_head()`);
     await queryRunner.query(`DROP FUNCTION events_refuse_change()`);
     await queryRunner.query(`DROP TABLE streams`);
   }
