@@ -2,7 +2,7 @@ import type { Config } from 'jest';
 
 // One transform and alias map shared by the three tiers; the tiers differ only by file name.
 const moduleNameMapper = {
-  '^@beecastle/(domain|event-store|read-model|auth|audit|crypto|config|database)$':
+  '^@beecastle/(domain|event-store|read-model|auth|audit|crypto|config|database|runtime)$':
     '<rootDir>/libs/$1/src',
 };
 const transform = {

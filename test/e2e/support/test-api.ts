@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { loadConfiguration } from '@beecastle/config';
 import type { INestApplication } from '@nestjs/common';
 import { createApp } from '../../../apps/api/src/create-app';
-import { createRootLogger } from '../../../apps/api/src/logging/root-logger';
+import { createRootLogger } from '@beecastle/runtime';
 import { loadTlsMaterial } from '../../../apps/api/src/tls/tls-material';
 import { httpsRequest, type HttpsRequestOptions, type HttpsResponse } from './https-request';
 

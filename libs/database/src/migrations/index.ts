@@ -1,8 +1,12 @@
 import type { MigrationInterface } from 'typeorm';
 import { EventLog1764000000001 } from './1764000000001-EventLog';
+import { ProjectionCheckpoints1764000000002 } from './1764000000002-ProjectionCheckpoints';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
  * has shipped: add another. Class names end in a timestamp, as TypeORM requires.
  */
-export const MIGRATIONS: (new () => MigrationInterface)[] = [EventLog1764000000001];
+export const MIGRATIONS: (new () => MigrationInterface)[] = [
+  EventLog1764000000001,
+  ProjectionCheckpoints1764000000002,
+];

@@ -1,0 +1,46 @@
+import { ConfigurationError, loadConfiguration, type Configuration } from '@beecastle/config';
+import { createPool, openDatabase } from '@beecastle/database';
+import { PostgresEventStore } from '@beecastle/event-store';
+import { PROJECTIONS, startProjector } from '@beecastle/read-model';
+import { createRootLogger, onShutdownSignal } from '@beecastle/runtime';
+
+/**
+ * The long-running worker that tails the event log into the read models. Run as many as you like:
+ * each projection is led by one instance at a time (advisory lock), the others stand by.
+ */
+async function main(): Promise<void> {
+  let config: Configuration;
+  try {
+    config = loadConfiguration();
+  } catch (error) {
+    if (error instanceof ConfigurationError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createRootLogger(config.logLevel).child({ component: 'projector' });
+  const database = await openDatabase(config, (message) => logger.info(message));
+  const pool = createPool(database.appUrl, { applicationName: 'beecastle-projector', max: 4 });
+  const store = new PostgresEventStore(pool, { listenConnectionString: database.appUrl });
+  const projector = startProjector({
+    pool,
+    store,
+    lockConnectionString: database.appUrl,
+    projections: PROJECTIONS,
+    log: (message, fields) => logger.info(fields ?? {}, message),
+  });
+  logger.info({ projections: PROJECTIONS.map((p) => p.name) }, 'projector started');
+  onShutdownSignal(logger, [
+    { name: 'projections', run: () => projector.stop() },
+    { name: 'event store', run: () => store.close() },
+    { name: 'pool', run: () => pool.end() },
+    { name: 'database', run: () => database.close() },
+  ]);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`BeeCastle projector failed to start: ${String(error)}\n`);
+  if (error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  process.exit(1);
+});

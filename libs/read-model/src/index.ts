@@ -1,0 +1,5 @@
+export * from './checkpoint-store';
+export * from './projection';
+export * from './projection-runner';
+export * from './projections';
+export * from './projector';

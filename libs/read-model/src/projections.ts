@@ -1,0 +1,4 @@
+import type { Projection } from './projection';
+
+/** The read models the projector maintains. Each is added here as its use cases land. */
+export const PROJECTIONS: readonly Projection[] = [];

@@ -1,0 +1,38 @@
+import type { Pool } from 'pg';
+import type { EventStore } from '@beecastle/event-store';
+import type { Projection } from './projection';
+import { ProjectionRunner, type ProjectionStatus } from './projection-runner';
+
+export interface Projector {
+  statuses(): ProjectionStatus[];
+  stop(): Promise<void>;
+}
+
+export interface ProjectorOptions {
+  readonly pool: Pool;
+  readonly store: EventStore;
+  readonly lockConnectionString: string;
+  readonly projections: readonly Projection[];
+  readonly log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * Tails the log into every registered read model, one runner each, so a slow projection never
+ * holds another back. Used by `apps/projector` and, under `npm start`, inside the API process.
+ */
+export function startProjector(options: ProjectorOptions): Projector {
+  const names = new Set<string>();
+  const runners = options.projections.map((projection) => {
+    if (names.has(projection.name)) throw new Error(`Two projections named ${projection.name}`);
+    names.add(projection.name);
+    const runner = new ProjectionRunner(projection, options);
+    runner.start();
+    return runner;
+  });
+  return {
+    statuses: () => runners.map((r) => r.current),
+    stop: async () => {
+      await Promise.all(runners.map((r) => r.stop()));
+    },
+  };
+}
