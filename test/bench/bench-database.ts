@@ -1,0 +1,59 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../libs/database/src/database-runtime';
+import { startEmbeddedPostgres } from '../../libs/database/src/embedded-postgres';
+import { runMigrations } from '../../libs/database/src/migrate';
+import { provisionDatabase } from '../../libs/database/src/provision';
+
+export interface BenchDatabase {
+  readonly appUrl: string;
+  readonly ownerUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A throwaway embedded PostgreSQL with the production schema and roles, the same settings as
+ * `npm start` (fsync and synchronous_commit on), so absolute figures are comparable to a laptop run
+ * and ratios to the baseline are meaningful anywhere.
+ */
+export async function startBenchDatabase(): Promise<BenchDatabase> {
+  const workDir = await mkdtemp(join(tmpdir(), 'beecastle-bench-'));
+  const server = await startEmbeddedPostgres({
+    clusterDir: join(workDir, 'cluster'),
+    secretsDir: join(workDir, 'secrets'),
+    port: await freePort(),
+    persistent: false,
+  });
+  const { ownerUrl, appUrl } = await provisionDatabase(
+    server.superuserUrl,
+    'beecastle_bench',
+    join(workDir, 'secrets'),
+  );
+  await runMigrations(ownerUrl);
+  return {
+    appUrl,
+    ownerUrl,
+    close: async () => {
+      await server.stop();
+      await rm(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index];
+}
+
+export function rate(count: number, ms: number): number {
+  return (count * 1000) / ms;
+}
+
+export function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-GB', {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: digits,
+  });
+}
