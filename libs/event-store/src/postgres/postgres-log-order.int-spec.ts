@@ -21,7 +21,8 @@ describe('PostgreSQL event log order', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    store = new PostgresEventStore(db.app, { pollIntervalMs: 100 });
+    // readAll waits only briefly for T1 below: it is held open on purpose.
+    store = new PostgresEventStore(db.app, { pollIntervalMs: 100, inFlightWaitMs: 200 });
   });
 
   afterEach(async () => {

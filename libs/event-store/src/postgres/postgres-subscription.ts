@@ -7,22 +7,28 @@ import type {
 import { MAX_PREPARE, START, comparePositions, type Position } from '../position';
 import type { Queryable } from './event-rows';
 import type { WakeHandler } from './notification-listener';
-import { currentHorizon, readSubscriptionPage } from './read-events';
+import { readSubscriptionPage } from './read-events';
+import {
+  endedBefore,
+  newestEndedAboveHorizon,
+  readSnapshot,
+  type Snapshot,
+} from './snapshot-horizon';
 
 export interface SubscriptionContext {
   readonly db: Queryable;
   readonly pageSize: number;
   readonly pollIntervalMs: number;
+  readonly inFlightWaitMs: number;
   /** Registers for wake-ups from the store's LISTEN connection; returns the unregistration. */
   listen(handler: WakeHandler): () => void;
   onClose(subscription: PostgresSubscription): void;
 }
 
-// After a NOTIFY that turned up nothing, look again soon, backing off from 4 to 256 ms: the
-// notifying commit is usually just waiting for an older transaction to end, and that one sends no
-// NOTIFY of its own when it is not an append or when it rolls back. Later, the poll takes over.
-const FIRST_RECHECK_MS = 4;
-const LAST_RECHECK_MS = 256;
+// A NOTIFY that turns up nothing usually means the notifying commit hides behind an older
+// transaction, which sends no NOTIFY of its own when it ends if it is not an append or rolls
+// back. Until the horizon passes it, look again every few milliseconds (backing off to this).
+const MAX_RECHECK_MS = 100;
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
@@ -34,6 +40,12 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * transaction has ended and nothing new can appear. So its position moves to
  * {commit: xmin - 1, prepare: MAX_PREPARE}, past events the filter hid too, and resuming from
  * there (exclusive) misses nothing. It then waits for a NOTIFY of a matching append, or the poll.
+ *
+ * "Caught up" means every event committed before the subscription was made has been delivered.
+ * The snapshot taken then names the newest transaction that had ended; `caughtUp` waits until the
+ * horizon has passed it (bounded by `inFlightWaitMs`), since an older transaction still running
+ * hides it until then. From 'end', the same snapshot says which transactions had ended: their
+ * events are history and are skipped, while those of transactions still running are delivered.
  *
  * A hand-written iterator rather than an async generator: taking a buffered message is then one
  * resolved promise, which matters at hundreds of thousands of events a second.
@@ -50,11 +62,19 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
   private caughtUp = false;
   private pauseMs = 0;
   private recheckMs = 0;
+  // A transaction that ended (a NOTIFY said so) but still hides behind an older running one.
+  private hiddenCommit: bigint | undefined;
+  private catchUpRecheckMs = 0;
   private closed = false;
   private notified = false;
   private wakeUp: (() => void) | undefined;
   private unlisten: (() => void) | undefined;
-  private readonly start: Promise<Position> | Position;
+  private readonly begun = Date.now();
+  // Taken when the subscription is made, not at the first next(): "end" and "caught up" refer to
+  // the moment of the call. Marked handled here; the first next() still sees any failure.
+  private readonly snapshot: Promise<Snapshot>;
+  private catchUpTarget: bigint | undefined;
+  private skipEndedBefore: Snapshot | undefined;
 
   constructor(
     private readonly context: SubscriptionContext,
@@ -67,19 +87,8 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
         this.notify();
       }
     });
-    const from = options.fromPosition ?? 'start';
-    if (from === 'start') this.start = START;
-    else if (from !== 'end') this.start = from;
-    else {
-      // "end" means the moment of this call, so the horizon query leaves now rather than at the
-      // first next(). It is marked handled here; the first next() still sees any failure.
-      const start = currentHorizon(context.db).then((xmin): Position => ({
-        commit: xmin - 1n,
-        prepare: MAX_PREPARE,
-      }));
-      start.catch(() => undefined);
-      this.start = start;
-    }
+    this.snapshot = readSnapshot(context.db);
+    this.snapshot.catch(() => undefined);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<SubscriptionMessage> {
@@ -140,7 +149,15 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
   private async refill(): Promise<void> {
     const { db, pageSize, pollIntervalMs } = this.context;
     if (this.after === undefined) {
-      this.after = await this.start;
+      const snapshot = await this.snapshot;
+      const from = this.options.fromPosition ?? 'start';
+      if (from === 'end') {
+        this.after = { commit: snapshot.xmin - 1n, prepare: MAX_PREPARE };
+        this.skipEndedBefore = snapshot;
+      } else {
+        this.after = from === 'start' ? START : from;
+        this.catchUpTarget = newestEndedAboveHorizon(snapshot);
+      }
       this.reported = this.after;
     }
     if (this.pauseMs > 0) {
@@ -151,13 +168,17 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
     const wokenByNotify = this.notified;
     this.notified = false;
     const page = await readSubscriptionPage(db, this.after, this.filter, pageSize);
-    const messages: SubscriptionMessage[] = new Array<SubscriptionMessage>(page.events.length);
-    for (let i = 0; i < page.events.length; i++) {
-      messages[i] = { kind: 'event', event: page.events[i] };
+    const messages: SubscriptionMessage[] = [];
+    const history = this.skipEndedBefore;
+    for (const event of page.events) {
+      if (history && endedBefore(history, event.position.commit)) continue;
+      messages.push({ kind: 'event', event });
+      this.reported = event.position;
     }
+    const delivered = messages.length;
     if (page.events.length > 0) {
       this.after = page.events[page.events.length - 1].position;
-      this.reported = this.after;
+      if (history && this.after.commit >= history.xmax) this.skipEndedBefore = undefined;
     }
     this.buffer = messages;
     this.index = 0;
@@ -166,21 +187,36 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
     const horizon: Position = { commit: page.horizon - 1n, prepare: MAX_PREPARE };
     if (comparePositions(horizon, this.after) > 0) this.after = horizon;
     if (!this.caughtUp) {
+      const hidden = this.catchUpTarget !== undefined && page.horizon <= this.catchUpTarget;
+      if (hidden && Date.now() - this.begun < this.context.inFlightWaitMs) {
+        // Something committed before the call still hides behind an older transaction.
+        this.catchUpRecheckMs = Math.min(this.catchUpRecheckMs * 2 || 2, 50);
+        this.pauseMs = this.catchUpRecheckMs;
+        return;
+      }
       this.caughtUp = true;
       this.reported = this.after;
       messages.push({ kind: 'caughtUp', position: this.after });
-    } else if (page.events.length === 0 && comparePositions(this.after, this.reported!) > 0) {
+    } else if (delivered === 0 && comparePositions(this.after, this.reported!) > 0) {
       // Only when this round delivered nothing: a delivered event is progress enough.
       this.reported = this.after;
       messages.push({ kind: 'checkpoint', position: this.after });
     }
 
-    if (page.events.length > 0) this.recheckMs = 0;
-    else if (wokenByNotify || this.recheckMs > 0) {
-      this.recheckMs = this.recheckMs * 2 || FIRST_RECHECK_MS;
+    if (wokenByNotify && delivered === 0) {
+      const hidden = newestEndedAboveHorizon(await readSnapshot(db));
+      if (hidden !== undefined && (this.hiddenCommit ?? -1n) < hidden) this.hiddenCommit = hidden;
     }
-    if (this.recheckMs > Math.min(LAST_RECHECK_MS, pollIntervalMs)) this.recheckMs = 0;
-    this.pauseMs = this.recheckMs || pollIntervalMs;
+    if (this.hiddenCommit !== undefined && page.horizon > this.hiddenCommit) {
+      this.hiddenCommit = undefined;
+    }
+    if (this.hiddenCommit === undefined) {
+      this.recheckMs = 0;
+      this.pauseMs = pollIntervalMs;
+    } else {
+      this.recheckMs = Math.min(this.recheckMs * 2 || 2, MAX_RECHECK_MS, pollIntervalMs);
+      this.pauseMs = this.recheckMs;
+    }
   }
 
   private waitForWake(ms: number): Promise<void> {

@@ -8,6 +8,7 @@ import type {
 import { MAX_PREPARE, type Position } from '../position';
 import { parseStreamName } from '../stream-name';
 import { EVENT_COLUMNS, checkMaxCount, decodeEventRow, type Queryable } from './event-rows';
+import { waitUntilCommittedVisible } from './snapshot-horizon';
 
 const MAX_REVISION = MAX_PREPARE; // both are PostgreSQL bigints
 const MAX_XID8 = 18_446_744_073_709_551_615n;
@@ -127,15 +128,22 @@ function pageQuery(
   return { name: `bc_read_all_${shape}`, text, values };
 }
 
+/**
+ * `inFlightWaitMs`: how long to wait for older transactions that still hide events committed
+ * before the call (see snapshot-horizon.ts); 0 inside a caller's transaction, which would only be
+ * waiting for itself.
+ */
 export async function readAllEvents(
   db: Queryable,
   options: ReadAllOptions,
   pageSize: number,
+  inFlightWaitMs: number,
 ): Promise<RecordedEvent[]> {
   const backwards = options.direction === 'backwards';
   let remaining = checkMaxCount(options.maxCount);
   const from = options.fromPosition ?? (backwards ? 'end' : 'start');
   if (from === (backwards ? 'start' : 'end')) return [];
+  await waitUntilCommittedVisible(db, inFlightWaitMs);
   // The keyset condition is exclusive; an inclusive start is the point just before it.
   let after: Position;
   if (from === 'start') after = { commit: 0n, prepare: 0n };
@@ -175,13 +183,4 @@ export async function readSubscriptionPage(
   const events: RecordedEvent[] = [];
   for (const row of rows) if (row[1] !== null) events.push(decodeEventRow(row, 1));
   return { events, horizon: BigInt(rows[0][0] as string) };
-}
-
-/** Where a subscription from 'end' starts: after every transaction that has already ended. */
-export async function currentHorizon(db: Queryable): Promise<bigint> {
-  const { rows } = await db.query<unknown[]>({
-    text: 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text',
-    rowMode: 'array',
-  });
-  return BigInt(rows[0][0] as string);
 }
