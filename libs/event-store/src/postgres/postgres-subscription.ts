@@ -69,7 +69,7 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
   private notified = false;
   private wakeUp: (() => void) | undefined;
   private unlisten: (() => void) | undefined;
-  private readonly begun = Date.now();
+  private catchUpDeadline: number | undefined;
   // Taken when the subscription is made, not at the first next(): "end" and "caught up" refer to
   // the moment of the call. Marked handled here; the first next() still sees any failure.
   private readonly snapshot: Promise<Snapshot>;
@@ -188,7 +188,8 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
     if (comparePositions(horizon, this.after) > 0) this.after = horizon;
     if (!this.caughtUp) {
       const hidden = this.catchUpTarget !== undefined && page.horizon <= this.catchUpTarget;
-      if (hidden && Date.now() - this.begun < this.context.inFlightWaitMs) {
+      if (hidden) this.catchUpDeadline ??= Date.now() + this.context.inFlightWaitMs;
+      if (hidden && Date.now() < this.catchUpDeadline!) {
         // Something committed before the call still hides behind an older transaction.
         this.catchUpRecheckMs = Math.min(this.catchUpRecheckMs * 2 || 2, 50);
         this.pauseMs = this.catchUpRecheckMs;
