@@ -31,7 +31,7 @@ export async function readStreamEvents(
   let next: bigint;
   if (from === 'start') next = 0n;
   else if (from === 'end') next = backwards ? MAX_REVISION : -1n;
-  else next = from;
+  else next = !backwards && from < 0n ? 0n : from;
   const events: RecordedEvent[] = [];
   // Forwards from 'end' reads nothing, but the stream must still exist.
   while (remaining > 0 && next >= 0n) {
