@@ -9,6 +9,7 @@ import { provisionDatabase } from '../../libs/database/src/provision';
 export interface BenchDatabase {
   readonly appUrl: string;
   readonly ownerUrl: string;
+  readonly superuserUrl: string;
   close(): Promise<void>;
 }
 
@@ -34,6 +35,7 @@ export async function startBenchDatabase(): Promise<BenchDatabase> {
   return {
     appUrl,
     ownerUrl,
+    superuserUrl: server.superuserUrl,
     close: async () => {
       await server.stop();
       await rm(workDir, { recursive: true, force: true });

@@ -83,6 +83,7 @@ async function main(): Promise<void> {
   );
   const db = await startBenchDatabase();
   const owner = new Pool({ connectionString: db.ownerUrl, max: 2 });
+  owner.on('error', () => undefined); // the server stopping at the end terminates idle clients
   const app = createPool(db.appUrl, { applicationName: 'bench', max: WRITERS + 2 });
   const store = new PostgresEventStore(app, { listenConnectionString: db.appUrl });
   try {
