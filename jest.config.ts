@@ -27,6 +27,8 @@ const config: Config = {
   // clones its own database from a migrated template.
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
   globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
+  // A global option (Jest ignores it per project); database tests wait for conditions, not clocks.
+  testTimeout: 30_000,
   projects: [
     {
       ...shared,
@@ -37,13 +39,11 @@ const config: Config = {
       ...shared,
       displayName: 'integration',
       testMatch: ['<rootDir>/{apps,libs,test}/**/*.int-spec.ts'],
-      testTimeout: 60_000,
     },
     {
       ...shared,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'],
-      testTimeout: 60_000,
     },
   ],
 };

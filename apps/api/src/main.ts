@@ -1,9 +1,7 @@
 import { ConfigurationError, loadConfiguration, type Configuration } from '@beecastle/config';
-import { createPool, openDatabase, type DatabaseRuntime } from '@beecastle/database';
-import { PostgresEventStore } from '@beecastle/event-store';
-import { PROJECTIONS, startProjector } from '@beecastle/read-model';
+import { openDatabase } from '@beecastle/database';
+import { PROJECTIONS, startPostgresProjector } from '@beecastle/read-model';
 import { createRootLogger, onShutdownSignal } from '@beecastle/runtime';
-import type { Logger } from 'pino';
 import { createApp } from './create-app';
 import { startupBanner } from './startup-banner';
 import { loadTlsMaterial } from './tls/tls-material';
@@ -15,25 +13,6 @@ function exitOnConfigurationError(error: unknown): never {
     process.exit(1);
   }
   throw error;
-}
-
-/** `npm start` runs the projector inside the API process; returns how to stop it. */
-function startInProcessProjector(database: DatabaseRuntime, logger: Logger): () => Promise<void> {
-  const log = logger.child({ component: 'projector' });
-  const pool = createPool(database.appUrl, { applicationName: 'beecastle-projector', max: 4 });
-  const store = new PostgresEventStore(pool, { listenConnectionString: database.appUrl });
-  const projector = startProjector({
-    pool,
-    store,
-    lockConnectionString: database.appUrl,
-    projections: PROJECTIONS,
-    log: (message, fields) => log.info(fields ?? {}, message),
-  });
-  return async () => {
-    await projector.stop();
-    await store.close();
-    await pool.end();
-  };
 }
 
 async function main(): Promise<void> {
@@ -52,12 +31,16 @@ async function main(): Promise<void> {
   }
   try {
     const app = await createApp({ config, databaseUrl: database.appUrl, tls, logger });
+    // `npm start` runs the projector inside the API process unless PROJECTOR_IN_PROCESS=false.
+    const projectorLog = logger.child({ component: 'projector' });
     const projector = config.projectorInProcess
-      ? startInProcessProjector(database, logger)
+      ? startPostgresProjector(database.appUrl, PROJECTIONS, (message, fields) =>
+          projectorLog.info(fields ?? {}, message),
+        )
       : undefined;
     onShutdownSignal(logger, [
       { name: 'http server and pools', run: () => app.close() },
-      ...(projector ? [{ name: 'projector', run: projector }] : []),
+      ...(projector ? [{ name: 'projector', run: () => projector.stop() }] : []),
       { name: 'database', run: () => database.close() },
     ]);
     await app.listen(config.port, config.host);

@@ -1,7 +1,6 @@
 import { ConfigurationError, loadConfiguration, type Configuration } from '@beecastle/config';
-import { createPool, openDatabase } from '@beecastle/database';
-import { PostgresEventStore } from '@beecastle/event-store';
-import { PROJECTIONS, startProjector } from '@beecastle/read-model';
+import { openDatabase } from '@beecastle/database';
+import { PROJECTIONS, startPostgresProjector } from '@beecastle/read-model';
 import { createRootLogger, onShutdownSignal } from '@beecastle/runtime';
 
 /**
@@ -21,20 +20,12 @@ async function main(): Promise<void> {
   }
   const logger = createRootLogger(config.logLevel).child({ component: 'projector' });
   const database = await openDatabase(config, (message) => logger.info(message));
-  const pool = createPool(database.appUrl, { applicationName: 'beecastle-projector', max: 4 });
-  const store = new PostgresEventStore(pool, { listenConnectionString: database.appUrl });
-  const projector = startProjector({
-    pool,
-    store,
-    lockConnectionString: database.appUrl,
-    projections: PROJECTIONS,
-    log: (message, fields) => logger.info(fields ?? {}, message),
-  });
+  const projector = startPostgresProjector(database.appUrl, PROJECTIONS, (message, fields) =>
+    logger.info(fields ?? {}, message),
+  );
   logger.info({ projections: PROJECTIONS.map((p) => p.name) }, 'projector started');
   onShutdownSignal(logger, [
     { name: 'projections', run: () => projector.stop() },
-    { name: 'event store', run: () => store.close() },
-    { name: 'pool', run: () => pool.end() },
     { name: 'database', run: () => database.close() },
   ]);
 }

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
-import type { EventStore } from '@beecastle/event-store';
+import { createPool } from '@beecastle/database';
+import { PostgresEventStore, type EventStore } from '@beecastle/event-store';
 import type { Projection } from './projection';
 import { ProjectionRunner, type ProjectionStatus } from './projection-runner';
 
@@ -33,6 +34,34 @@ export function startProjector(options: ProjectorOptions): Projector {
     statuses: () => runners.map((r) => r.current),
     stop: async () => {
       await Promise.all(runners.map((r) => r.stop()));
+    },
+  };
+}
+
+/**
+ * The projector as the apps run it: its own small pool and event store on the application role's
+ * connection, so projection batches never queue behind API requests. Returns how to stop it.
+ */
+export function startPostgresProjector(
+  databaseUrl: string,
+  projections: readonly Projection[],
+  log: (message: string, fields?: Record<string, unknown>) => void,
+): { projector: Projector; stop(): Promise<void> } {
+  const pool = createPool(databaseUrl, { applicationName: 'beecastle-projector', max: 4 });
+  const store = new PostgresEventStore(pool, { listenConnectionString: databaseUrl });
+  const projector = startProjector({
+    pool,
+    store,
+    lockConnectionString: databaseUrl,
+    projections,
+    log,
+  });
+  return {
+    projector,
+    stop: async () => {
+      await projector.stop();
+      await store.close();
+      await pool.end();
     },
   };
 }
