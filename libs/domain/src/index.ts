@@ -1,1 +1,5 @@
-export {};
+export * from './access/permissions';
+export * from './organisation/organisation';
+export * from './organisation/organisation.events';
+export * from './shared/actor';
+export * from './shared/domain-error';
