@@ -16,11 +16,14 @@ const UNIQUE_VIOLATION = '23505';
 
 const APPEND_SQL = `SELECT out_revision, out_tx_id::text, out_global_seq
                       FROM append_to_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
+// One event, the usual case: scalar arguments, so data and metadata travel as binary bytea rather
+// than as hex inside array literals, and the result is one bigint[] {revision, tx_id, global_seq}.
+const APPEND_ONE_SQL = 'SELECT append_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)';
 
 /**
- * One round trip: `append_to_stream` locks the stream, checks the expected revision and
- * idempotency, chains the hashes, inserts and notifies. `readHead` answers, after a conflict that
- * reached the unique index, what the stream's last revision now is.
+ * One round trip: `append_event` (one event) or `append_to_stream` (a batch) locks the stream,
+ * checks the expected revision and idempotency, chains the hashes, inserts and notifies. `readHead`
+ * answers, after a conflict that reached the unique index, what the stream's last revision now is.
  */
 export async function appendEvents(
   db: Queryable,
@@ -31,29 +34,56 @@ export async function appendEvents(
 ): Promise<AppendResult> {
   const organisationId = validateAppend(stream, events);
   const expected = options.expectedRevision;
-  const values = [
-    stream,
-    organisationId,
-    typeof expected === 'bigint' ? 'exact' : expected,
-    typeof expected === 'bigint' ? expected.toString() : null,
-    events.map((e) => e.eventId),
-    events.map((e) => e.type),
-    events.map((e) => e.schemaVersion),
-    events.map((e) => e.data),
-    events.map((e) => encodeMetadata(e)),
-    events.map((e) => e.metadata.actorId),
-    events.map((e) => e.metadata.requestId ?? null),
-  ];
+  const mode = typeof expected === 'bigint' ? 'exact' : expected;
+  const revision = typeof expected === 'bigint' ? expected.toString() : null;
   try {
+    if (events.length === 1) {
+      const [e] = events;
+      const { rows } = await db.query<unknown[]>({
+        name: 'bc_append_event',
+        text: APPEND_ONE_SQL,
+        values: [
+          stream,
+          organisationId,
+          mode,
+          revision,
+          e.eventId,
+          e.type,
+          e.schemaVersion,
+          e.data,
+          encodeMetadata(e),
+          e.metadata.actorId,
+          e.metadata.requestId ?? null,
+        ],
+        rowMode: 'array',
+      });
+      const [next, commit, prepare] = rows[0][0] as string[];
+      return {
+        nextExpectedRevision: BigInt(next),
+        position: { commit: BigInt(commit), prepare: BigInt(prepare) },
+      };
+    }
     const { rows } = await db.query<unknown[]>({
       name: 'bc_append_to_stream',
       text: APPEND_SQL,
-      values,
+      values: [
+        stream,
+        organisationId,
+        mode,
+        revision,
+        events.map((e) => e.eventId),
+        events.map((e) => e.type),
+        events.map((e) => e.schemaVersion),
+        events.map((e) => e.data),
+        events.map((e) => encodeMetadata(e)),
+        events.map((e) => e.metadata.actorId),
+        events.map((e) => e.metadata.requestId ?? null),
+      ],
       rowMode: 'array',
     });
-    const [revision, commit, prepare] = rows[0] as [string, string, string];
+    const [next, commit, prepare] = rows[0] as [string, string, string];
     return {
-      nextExpectedRevision: BigInt(revision),
+      nextExpectedRevision: BigInt(next),
       position: { commit: BigInt(commit), prepare: BigInt(prepare) },
     };
   } catch (error: unknown) {
