@@ -235,7 +235,14 @@ async function main(): Promise<void> {
     // 5. Subscription lag while four writers run.
     const acked = new Map<string, number>();
     const delivered = new Map<string, number>();
-    const live = store.subscribeToAll({ fromPosition: 'end', filter: { organisationId } });
+    // From the current head, exclusive: 'end' is resolved by the subscription itself, and an append
+    // racing its first query could land just before it and be counted as missed.
+    const [head] = await store.readAll({
+      fromPosition: 'end',
+      direction: 'backwards',
+      maxCount: 1,
+    });
+    const live = store.subscribeToAll({ fromPosition: head.position, filter: { organisationId } });
     const consumer = (async () => {
       for await (const message of live) {
         if (message.kind === 'event') delivered.set(message.event.eventId, performance.now());

@@ -11,6 +11,7 @@ import type {
   Subscription,
 } from '../event-store.port';
 import { appendEvents, readStreamHead } from './append-events';
+import { CommitNotifier } from './commit-notifier';
 import { NotificationListener } from './notification-listener';
 import { PostgresSubscription } from './postgres-subscription';
 import { readAllEvents, readStreamEvents } from './read-events';
@@ -47,6 +48,7 @@ export class PostgresEventStore implements EventStore {
   private readonly pollIntervalMs: number;
   private readonly pageSize: number;
   private readonly inFlightWaitMs: number;
+  private readonly notifier: CommitNotifier;
   private closed = false;
   // After a conflict surfaced by the unique index, the caller's transaction is aborted: ask the pool.
   private readonly readHead = (stream: string) => readStreamHead(this.pool, stream);
@@ -63,6 +65,7 @@ export class PostgresEventStore implements EventStore {
     }
     if (!(this.pollIntervalMs > 0)) throw new RangeError('pollIntervalMs must be positive');
     const listenConnectionString = options.listenConnectionString;
+    this.notifier = new CommitNotifier(pool);
     this.listener = new NotificationListener(
       () =>
         new Client({
@@ -72,12 +75,15 @@ export class PostgresEventStore implements EventStore {
     );
   }
 
-  appendToStream(
+  async appendToStream(
     stream: string,
     events: readonly NewEvent[],
     options: AppendOptions,
   ): Promise<AppendResult> {
-    return appendEvents(this.pool, stream, events, options, this.readHead);
+    const result = await appendEvents(this.pool, stream, events, options, this.readHead);
+    // Validated by now: every event names the stream's organisation.
+    this.notifier.notify(events[0].metadata.organisationId);
+    return result;
   }
 
   readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -96,8 +102,11 @@ export class PostgresEventStore implements EventStore {
   withClient(client: ClientBase): EventStore {
     const pageSize = this.pageSize;
     return {
-      appendToStream: (stream, events, options) =>
-        appendEvents(client, stream, events, options, this.readHead),
+      appendToStream: async (stream, events, options) => {
+        const result = await appendEvents(client, stream, events, options, this.readHead);
+        await CommitNotifier.notifyAtCommit(client, events[0].metadata.organisationId);
+        return result;
+      },
       readStream: (stream, options = {}) => readStreamEvents(client, stream, options, pageSize),
       readAll: (options = {}) => readAllEvents(client, options, pageSize, 0),
       subscribeToAll: (options) => this.subscribeToAll(options),
@@ -126,6 +135,7 @@ export class PostgresEventStore implements EventStore {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.subscriptions].map((s) => s.close()));
+    await this.notifier.drain();
     await this.listener.close();
   }
 }
