@@ -5,6 +5,7 @@ import { newContactStream, newEvents } from '../contract/test-events';
 import type { SubscriptionMessage } from '../event-store.port';
 import { MAX_PREPARE, comparePositions, type Position } from '../position';
 import { PostgresEventStore } from './postgres-event-store';
+import * as readEvents from './read-events';
 
 jest.setTimeout(60_000);
 
@@ -178,7 +179,7 @@ describe('PostgresEventStore subscriptions', () => {
     await deliveredWithoutPoll(collector, ids(live));
   });
 
-  it('fetches a page only when the consumer has taken the previous one', async () => {
+  it('reads at most one page ahead of what the consumer has taken', async () => {
     const organisationId = randomUUID();
     const seeding = newStore();
     for (let i = 0; i < 3; i += 1) {
@@ -193,23 +194,24 @@ describe('PostgresEventStore subscriptions', () => {
     const store = newStore({ pageSize: 10 });
     // Until all 30 sit below the horizon, pages could come back short and be asked for again.
     expect(await store.readAll({ filter: { organisationId } })).toHaveLength(30);
-    const query = jest.spyOn(db.app, 'query');
-    const pages = () =>
-      query.mock.calls.filter((call) => {
-        const config = call[0] as unknown as { name?: string };
-        return config.name?.startsWith('bc_read_all_') === true;
-      }).length;
+    const read = jest.spyOn(readEvents, 'readSubscriptionPage');
+    const pages = () => read.mock.calls.length;
     const iterator = store
       .subscribeToAll({ fromPosition: 'start', filter: { organisationId } })
       [Symbol.asyncIterator]();
 
     expect(pages()).toBe(0);
+    // After a full page, the next is read while the consumer takes it (when exactly depends on
+    // the pool handing out a connection), but never the one after.
     for (let i = 0; i < 10; i += 1) await iterator.next();
-    expect(pages()).toBe(1);
+    expect(pages()).toBeGreaterThanOrEqual(1);
+    expect(pages()).toBeLessThanOrEqual(2);
     await iterator.next();
-    expect(pages()).toBe(2);
+    expect(pages()).toBeGreaterThanOrEqual(2);
+    expect(pages()).toBeLessThanOrEqual(3);
     for (let i = 0; i < 19; i += 1) await iterator.next();
-    expect(pages()).toBe(3);
+    expect(pages()).toBeGreaterThanOrEqual(3);
+    expect(pages()).toBeLessThanOrEqual(4);
     const caughtUp = await iterator.next();
     expect(caughtUp.value).toMatchObject({ kind: 'caughtUp' });
     expect(pages()).toBeGreaterThanOrEqual(4);

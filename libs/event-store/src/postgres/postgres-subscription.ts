@@ -5,9 +5,11 @@ import type {
   SubscriptionMessage,
 } from '../event-store.port';
 import { MAX_PREPARE, START, comparePositions, type Position } from '../position';
+import type { PoolClient } from 'pg';
+import { isPool } from './copy-out';
 import type { Queryable } from './event-rows';
 import type { WakeHandler } from './notification-listener';
-import { readSubscriptionPage } from './read-events';
+import { readSubscriptionPage, type LogPage } from './read-events';
 import {
   endedBefore,
   newestEndedAboveHorizon,
@@ -33,8 +35,8 @@ const MAX_RECHECK_MS = 100;
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 
 /**
- * Reads the log page by page, pulled by the consumer: the next page is fetched only once every
- * message of the previous one has been taken, so memory holds one page at most.
+ * Reads the log page by page, pulled by the consumer: after a full page, the next one is read while
+ * the consumer takes it, and no further until it has been taken, so memory holds two pages at most.
  *
  * A short page means the reader has seen everything below its snapshot's xmin, where every
  * transaction has ended and nothing new can appear. So its position moves to
@@ -75,6 +77,14 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
   private readonly snapshot: Promise<Snapshot>;
   private catchUpTarget: bigint | undefined;
   private skipEndedBefore: Snapshot | undefined;
+  // The page after a full one, read while the consumer takes that one.
+  private prefetched: Promise<LogPage> | undefined;
+  // A connection of its own while pages come full (catching up): the prefetch must reach the
+  // server at once, and the pool hands connections out on process.nextTick, which waits until a
+  // consumer looping over buffered messages (all microtasks) has taken the whole page.
+  private held: PoolClient | undefined;
+  private heldBusy: Promise<unknown> = Promise.resolve();
+  private readonly onHeldError = (): void => undefined; // the failed query reports it
 
   constructor(
     private readonly context: SubscriptionContext,
@@ -118,6 +128,8 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
     if (!this.closed) {
       this.closed = true;
       this.buffer = [];
+      this.prefetched = undefined;
+      this.releaseHeld();
       this.unlisten?.();
       this.unlisten = undefined;
       this.context.onClose(this);
@@ -167,7 +179,8 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
     }
     const wokenByNotify = this.notified;
     this.notified = false;
-    const page = await readSubscriptionPage(db, this.after, this.filter, pageSize);
+    const page = await (this.prefetched ?? this.read());
+    this.prefetched = undefined;
     const messages: SubscriptionMessage[] = [];
     const history = this.skipEndedBefore;
     for (const event of page.events) {
@@ -182,7 +195,16 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
     }
     this.buffer = messages;
     this.index = 0;
-    if (page.events.length === pageSize) return;
+    if (page.events.length === pageSize) {
+      // More is probably waiting: the server reads it while Node decodes and the consumer works.
+      // One page ahead at most, so memory stays bounded; failures surface at the next refill.
+      if (!this.closed) {
+        this.prefetched = this.prefetch();
+        this.prefetched.catch(() => undefined);
+      }
+      return;
+    }
+    this.releaseHeld();
 
     const horizon: Position = { commit: page.horizon - 1n, prepare: MAX_PREPARE };
     if (comparePositions(horizon, this.after) > 0) this.after = horizon;
@@ -218,6 +240,38 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
       this.recheckMs = Math.min(this.recheckMs * 2 || 2, MAX_RECHECK_MS, pollIntervalMs);
       this.pauseMs = this.recheckMs;
     }
+  }
+
+  private read(): Promise<LogPage> {
+    const { db, pageSize } = this.context;
+    const page = readSubscriptionPage(this.held ?? db, this.after!, this.filter, pageSize);
+    if (this.held) this.heldBusy = page.catch(() => undefined);
+    return page;
+  }
+
+  private async prefetch(): Promise<LogPage> {
+    const { db } = this.context;
+    if (this.held === undefined && isPool(db)) {
+      const client = await db.connect();
+      client.on('error', this.onHeldError);
+      this.held = client;
+      if (this.closed) {
+        this.releaseHeld();
+        throw new Error('Subscription closed');
+      }
+    }
+    return this.read();
+  }
+
+  private releaseHeld(): void {
+    const client = this.held;
+    if (client === undefined) return;
+    this.held = undefined;
+    // The pool drops a connection that failed, so no error needs passing on here.
+    void this.heldBusy.then(() => {
+      client.removeListener('error', this.onHeldError);
+      client.release();
+    });
   }
 
   private waitForWake(ms: number): Promise<void> {

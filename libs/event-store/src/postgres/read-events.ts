@@ -7,16 +7,21 @@ import type {
 } from '../event-store.port';
 import { MAX_PREPARE, type Position } from '../position';
 import { parseStreamName } from '../stream-name';
-import { EVENT_COLUMNS, checkMaxCount, decodeEventRow, type Queryable } from './event-rows';
+import { escapeLiteral } from 'pg';
+import { copyOut } from './copy-out';
+import {
+  CopyReader,
+  EVENT_COLUMNS,
+  EVENT_COPY_COLUMNS,
+  checkMaxCount,
+  decodeEventCopy,
+  decodeEventRow,
+  type Queryable,
+} from './event-rows';
 import { waitUntilCommittedVisible } from './snapshot-horizon';
 
 const MAX_REVISION = MAX_PREPARE; // both are PostgreSQL bigints
 const MAX_XID8 = 18_446_744_073_709_551_615n;
-
-/*
- * Every statement below is prepared once per connection under a name derived from its shape
- * (direction and filter), so a generic plan can still use the index that fits the filter.
- */
 
 export async function readStreamEvents(
   db: Queryable,
@@ -66,66 +71,84 @@ async function streamExists(db: Queryable, stream: string): Promise<boolean> {
   return rows.length > 0;
 }
 
-interface PageQuery {
-  readonly name: string;
-  readonly text: string;
-  readonly values: unknown[];
-}
-
 /**
  * One page of the global log in one statement: only rows of transactions below the snapshot's
- * xmin (all ended, so nothing can still appear among them), keyset-paged on (tx_id, global_seq).
- * `after` is exclusive. With `withHorizon`, the first column of every row is that xmin, and an
- * empty page is one row of nulls carrying it.
+ * xmin (all ended, so nothing can appear among them any more), keyset-paged on (tx_id,
+ * global_seq). `after` is exclusive. The first column of every row is that xmin; an empty page is
+ * one row of nulls carrying it.
+ *
+ * A binary COPY: node-postgres turns every field of a row into a string, while COPY output
+ * arrives as raw bytes (see copy-out.ts). COPY takes no parameters, so the values are literals,
+ * quoted by node-postgres's escapeLiteral; planning each page costs the server far less than the
+ * client saves.
  */
-function pageQuery(
+function pageCopy(
   after: Position,
   backwards: boolean,
   filter: EventFilter | undefined,
   limit: number,
-  withHorizon: boolean,
-): PageQuery {
-  const values: unknown[] = [after.commit.toString(), after.prepare.toString(), limit];
-  const xmin = withHorizon ? 'h.xmin' : 'pg_snapshot_xmin(pg_current_snapshot())';
+): string {
+  // Positions are bigints: their decimal text needs no escaping.
+  const commit = `'${after.commit}'::xid8`;
+  const prepare = `'${after.prepare}'::int8`;
   const comparison = backwards ? '<' : '>';
   const order = backwards ? 'DESC' : 'ASC';
-  let shape = `${backwards ? 'b' : 'f'}${withHorizon ? 'h' : ''}`;
   let conditions: string[];
   let orderBy: string;
   if (filter?.organisationId !== undefined) {
     // Spelled with org_id leading every row comparison, so the whole condition is an index
     // condition on (org_id, tx_id, global_seq) and the planner cannot prefer a filtered walk of
     // the global index, which is slow for a small organisation in a large log.
-    values.push(filter.organisationId);
-    const org = `$${values.length}::uuid`;
+    const org = `${escapeLiteral(filter.organisationId)}::uuid`;
     conditions = [
       `e.org_id = ${org}`,
-      `(e.org_id, e.tx_id) < (${org}, ${xmin})`,
-      `(e.org_id, e.tx_id, e.global_seq) ${comparison} (${org}, $1::xid8, $2::int8)`,
+      `(e.org_id, e.tx_id) < (${org}, h.xmin)`,
+      `(e.org_id, e.tx_id, e.global_seq) ${comparison} (${org}, ${commit}, ${prepare})`,
     ];
     orderBy = `e.org_id ${order}, e.tx_id ${order}, e.global_seq ${order}`;
-    shape += 'o';
   } else {
     conditions = [
-      `e.tx_id < ${xmin}`,
-      `(e.tx_id, e.global_seq) ${comparison} ($1::xid8, $2::int8)`,
+      `e.tx_id < h.xmin`,
+      `(e.tx_id, e.global_seq) ${comparison} (${commit}, ${prepare})`,
     ];
     orderBy = `e.tx_id ${order}, e.global_seq ${order}`;
   }
   if (filter?.eventTypes !== undefined) {
-    values.push(filter.eventTypes);
-    conditions.push(`e.type = ANY($${values.length}::text[])`);
-    shape += 't';
+    const types = filter.eventTypes.map((type) => escapeLiteral(type)).join(', ');
+    conditions.push(`e.type = ANY (ARRAY[${types}]::text[])`);
   }
-  const select = `SELECT ${EVENT_COLUMNS} FROM events AS e
-                   WHERE ${conditions.join(' AND ')}
-                   ORDER BY ${orderBy} LIMIT $3`;
-  const text = withHorizon
-    ? `SELECT h.xmin::text, page.*
-         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS h
-         LEFT JOIN LATERAL (${select}) AS page ON true`
-    : select;
-  return { name: `bc_read_all_${shape}`, text, values };
+  return `COPY (
+    SELECT h.xmin, page.*
+      FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) AS h
+      LEFT JOIN LATERAL (
+        SELECT ${EVENT_COPY_COLUMNS} FROM events AS e
+         WHERE ${conditions.join(' AND ')}
+         ORDER BY ${orderBy} LIMIT ${limit}) AS page ON true
+  ) TO STDOUT (FORMAT binary)`;
+}
+
+export interface LogPage {
+  readonly events: RecordedEvent[];
+  /** pg_snapshot_xmin of the page's snapshot: every transaction below it has ended. */
+  readonly horizon: bigint;
+}
+
+async function readPage(
+  db: Queryable,
+  after: Position,
+  backwards: boolean,
+  filter: EventFilter | undefined,
+  limit: number,
+): Promise<LogPage> {
+  const reader = new CopyReader(await copyOut(db, pageCopy(after, backwards, filter, limit)));
+  const events: RecordedEvent[] = [];
+  let horizon: bigint | undefined;
+  while (reader.nextRow() !== -1) {
+    horizon = reader.uint64();
+    if (!reader.nextIsNull()) events.push(decodeEventCopy(reader));
+  }
+  if (horizon === undefined) throw new Error('A log page without its horizon');
+  return { events, horizon };
 }
 
 /**
@@ -156,31 +179,20 @@ export async function readAllEvents(
   const events: RecordedEvent[] = [];
   while (remaining > 0) {
     const limit = Math.min(pageSize, remaining);
-    const query = pageQuery(after, backwards, options.filter, limit, false);
-    const { rows } = await db.query<unknown[]>({ ...query, rowMode: 'array' });
-    for (const row of rows) events.push(decodeEventRow(row));
-    remaining -= rows.length;
-    if (rows.length < limit) break;
+    const page = await readPage(db, after, backwards, options.filter, limit);
+    for (const event of page.events) events.push(event);
+    remaining -= page.events.length;
+    if (page.events.length < limit) break;
     after = events[events.length - 1].position;
   }
   return events;
 }
 
-export interface SubscriptionPage {
-  readonly events: RecordedEvent[];
-  /** pg_snapshot_xmin of the page's snapshot: every transaction below it has ended. */
-  readonly horizon: bigint;
-}
-
-export async function readSubscriptionPage(
+export function readSubscriptionPage(
   db: Queryable,
   after: Position,
   filter: EventFilter | undefined,
   limit: number,
-): Promise<SubscriptionPage> {
-  const query = pageQuery(after, false, filter, limit, true);
-  const { rows } = await db.query<unknown[]>({ ...query, rowMode: 'array' });
-  const events: RecordedEvent[] = [];
-  for (const row of rows) if (row[1] !== null) events.push(decodeEventRow(row, 1));
-  return { events, horizon: BigInt(rows[0][0] as string) };
+): Promise<LogPage> {
+  return readPage(db, after, false, filter, limit);
 }

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { createTestDatabase, type TestDatabase } from '../../../database/src/testing/test-database';
+import { newContactStream, newEvent, newEvents } from '../contract/test-events';
+import type { RecordedEvent, Subscription } from '../event-store.port';
+import { PostgresEventStore } from './postgres-event-store';
+
+jest.setTimeout(60_000);
+
+/** Global reads arrive by binary COPY (read-events.ts); stream reads by rows. They must agree. */
+describe('PostgresEventStore global reads by binary COPY', () => {
+  let db: TestDatabase;
+  let store: PostgresEventStore;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    store = new PostgresEventStore(db.app, { pageSize: 4 });
+  });
+
+  afterAll(async () => {
+    await store.close();
+    await db.drop();
+  });
+
+  async function untilCaughtUp(subscription: Subscription): Promise<RecordedEvent[]> {
+    const events: RecordedEvent[] = [];
+    for await (const message of subscription) {
+      if (message.kind === 'caughtUp') break;
+      if (message.kind === 'event') events.push(message.event);
+    }
+    await subscription.close();
+    return events;
+  }
+
+  const inUse = () => db.app.totalCount - db.app.idleCount;
+
+  it('decodes every field as a stream read does, binary payloads included', async () => {
+    const organisationId = randomUUID();
+    const stream = newContactStream(organisationId);
+    const payloads = [
+      Buffer.from([0x00, 0xff, 0xfe, 0x00, 0xc3, 0x28, 0x80, 0x0a, 0x5c, 0x00]),
+      Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+      Buffer.alloc(0),
+      Buffer.alloc(70_000, 0xab), // larger than one CopyData chunk of the socket
+      Buffer.from('{"name":"Zoë 👩‍👩‍👧 𝄞"}', 'utf8'),
+    ];
+    await store.appendToStream(
+      stream,
+      payloads.map((data, i) =>
+        newEvent(organisationId, {
+          data,
+          type: `Contact.v${i}:x-y_z`,
+          schemaVersion: 32_000 + i,
+        }),
+      ),
+      { expectedRevision: 'no_stream' },
+    );
+
+    const fromStream = await store.readStream(stream);
+    const fromAll = await store.readAll({ filter: { organisationId } });
+    const subscribed = await untilCaughtUp(store.subscribeToAll({ filter: { organisationId } }));
+    const backwards = await store.readAll({ filter: { organisationId }, direction: 'backwards' });
+
+    expect(fromStream).toHaveLength(payloads.length);
+    expect(fromAll).toEqual(fromStream);
+    expect(subscribed).toEqual(fromStream);
+    expect(backwards).toEqual([...fromStream].reverse());
+    expect(fromAll.map((e) => Buffer.from(e.data).toString('hex'))).toEqual(
+      payloads.map((p) => p.toString('hex')),
+    );
+  });
+
+  it('quotes filter values: types with quotes and backslashes, and no types at all', async () => {
+    const organisationId = randomUUID();
+    const types = ['ContactCreated', 'ContactNoted', 'ContactArchived'];
+    const written = types.map((type) => newEvent(organisationId, { type }));
+    await store.appendToStream(newContactStream(organisationId), written, {
+      expectedRevision: 'no_stream',
+    });
+    // Filter values are any strings: those that are no type match nothing and break nothing.
+    const filter = {
+      organisationId,
+      eventTypes: [
+        'ContactArchived',
+        "It's",
+        'back\\slash',
+        "'); DROP TABLE events; --",
+        'ContactCreated',
+      ],
+    };
+
+    const read = await store.readAll({ filter });
+    const subscribed = await untilCaughtUp(store.subscribeToAll({ filter }));
+
+    expect(read.map((e) => e.type)).toEqual(['ContactCreated', 'ContactArchived']);
+    expect(subscribed.map((e) => e.type)).toEqual(['ContactCreated', 'ContactArchived']);
+    expect(await store.readAll({ filter: { organisationId, eventTypes: [] } })).toEqual([]);
+  });
+
+  it('refuses an organisation filter that is not a uuid, as a parameter would', async () => {
+    await expect(store.readAll({ filter: { organisationId: "x'; SELECT 1; --" } })).rejects.toThrow(
+      /uuid/,
+    );
+  });
+
+  it('gives back the connection it holds while catching up, once caught up or closed', async () => {
+    const organisationId = randomUUID();
+    await store.appendToStream(newContactStream(organisationId), newEvents(organisationId, 20), {
+      expectedRevision: 'no_stream',
+    });
+    const before = inUse();
+
+    expect(await untilCaughtUp(store.subscribeToAll({ filter: { organisationId } }))).toHaveLength(
+      20,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(inUse()).toBe(before);
+
+    const subscription = store.subscribeToAll({ filter: { organisationId } });
+    const iterator = subscription[Symbol.asyncIterator]();
+    for (let i = 0; i < 6; i += 1) await iterator.next();
+    await subscription.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(inUse()).toBe(before);
+  });
+});
