@@ -1,6 +1,7 @@
 import type { Queryable } from './event-rows';
 import { EVENTS_CHANNEL } from './notification-listener';
 
+const GATHER_MS = 2;
 const NOTIFY = { name: 'bc_notify_events', text: `SELECT pg_notify('${EVENTS_CHANNEL}', $1)` };
 
 /**
@@ -43,6 +44,8 @@ export class CommitNotifier {
 
   private async send(organisationId: string, entry: { again: boolean }): Promise<void> {
     do {
+      // A short gathering window: during a burst, one notification then covers many appends.
+      await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
       entry.again = false;
       try {
         await this.db.query({ ...NOTIFY, values: [organisationId] });
