@@ -63,7 +63,8 @@ const TWO_TO_32 = 4_294_967_296;
 
 /** A reader over one binary COPY output; see the PostgreSQL COPY documentation for the layout. */
 export class CopyReader {
-  private offset: number;
+  /** Where the next value starts; a caller may come back to a place it noted. */
+  offset: number;
 
   constructor(private readonly buffer: Buffer) {
     if (buffer.length < 19 || !COPY_SIGNATURE.equals(buffer.subarray(0, 11))) {
@@ -94,6 +95,15 @@ export class CopyReader {
     }
     this.offset += 4 + length;
     return length;
+  }
+
+  /** Skips `count` fields without decoding them. */
+  skipFields(count: number): void {
+    for (let i = 0; i < count; i++) {
+      const length = this.buffer.readInt32BE(this.offset);
+      this.offset += length < 0 ? 4 : 4 + length;
+    }
+    if (this.offset > this.buffer.length) throw new Error('Truncated binary COPY output');
   }
 
   uint64(): bigint {

@@ -9,7 +9,7 @@ import type { PoolClient } from 'pg';
 import { isPool } from './copy-out';
 import type { Queryable } from './event-rows';
 import type { WakeHandler } from './notification-listener';
-import { readSubscriptionPage, type LogPage } from './read-events';
+import { decodePage, readSubscriptionPage, type RawLogPage } from './read-events';
 import {
   endedBefore,
   newestEndedAboveHorizon,
@@ -78,7 +78,7 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
   private catchUpTarget: bigint | undefined;
   private skipEndedBefore: Snapshot | undefined;
   // The page after a full one, read while the consumer takes that one.
-  private prefetched: Promise<LogPage> | undefined;
+  private prefetched: Promise<RawLogPage> | undefined;
   // A connection of its own while pages come full (catching up): the prefetch must reach the
   // server at once, and the pool hands connections out on process.nextTick, which waits until a
   // consumer looping over buffered messages (all microtasks) has taken the whole page.
@@ -181,29 +181,29 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
     this.notified = false;
     const page = await (this.prefetched ?? this.read());
     this.prefetched = undefined;
-    const messages: SubscriptionMessage[] = [];
     const history = this.skipEndedBefore;
-    for (const event of page.events) {
+    if (page.last !== undefined) {
+      this.after = page.last;
+      if (history && this.after.commit >= history.xmax) this.skipEndedBefore = undefined;
+    }
+    const full = page.count === pageSize;
+    if (full && !this.closed) {
+      // More is probably waiting: the server reads it while Node decodes this page and the
+      // consumer works. One page ahead at most, so memory stays bounded; failures surface at the
+      // next refill.
+      this.prefetched = this.prefetch();
+      this.prefetched.catch(() => undefined);
+    }
+    const messages: SubscriptionMessage[] = [];
+    for (const event of decodePage(page)) {
       if (history && endedBefore(history, event.position.commit)) continue;
       messages.push({ kind: 'event', event });
       this.reported = event.position;
     }
     const delivered = messages.length;
-    if (page.events.length > 0) {
-      this.after = page.events[page.events.length - 1].position;
-      if (history && this.after.commit >= history.xmax) this.skipEndedBefore = undefined;
-    }
     this.buffer = messages;
     this.index = 0;
-    if (page.events.length === pageSize) {
-      // More is probably waiting: the server reads it while Node decodes and the consumer works.
-      // One page ahead at most, so memory stays bounded; failures surface at the next refill.
-      if (!this.closed) {
-        this.prefetched = this.prefetch();
-        this.prefetched.catch(() => undefined);
-      }
-      return;
-    }
+    if (full) return;
     this.releaseHeld();
 
     const horizon: Position = { commit: page.horizon - 1n, prepare: MAX_PREPARE };
@@ -242,14 +242,14 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
     }
   }
 
-  private read(): Promise<LogPage> {
+  private read(): Promise<RawLogPage> {
     const { db, pageSize } = this.context;
     const page = readSubscriptionPage(this.held ?? db, this.after!, this.filter, pageSize);
     if (this.held) this.heldBusy = page.catch(() => undefined);
     return page;
   }
 
-  private async prefetch(): Promise<LogPage> {
+  private async prefetch(): Promise<RawLogPage> {
     const { db } = this.context;
     if (this.held === undefined && isPool(db)) {
       const client = await db.connect();

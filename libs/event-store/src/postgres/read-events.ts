@@ -133,6 +133,57 @@ export interface LogPage {
   readonly horizon: bigint;
 }
 
+/**
+ * One page's COPY output, walked but not decoded: its size, last position and horizon are known,
+ * so a subscription can ask for the next page before it decodes this one (decodePage).
+ */
+export interface RawLogPage {
+  readonly buffer: Buffer;
+  readonly count: number;
+  readonly last: Position | undefined;
+  readonly horizon: bigint;
+}
+
+const EVENT_FIELDS = 12; // EVENT_COPY_COLUMNS
+
+async function readRawPage(
+  db: Queryable,
+  after: Position,
+  backwards: boolean,
+  filter: EventFilter | undefined,
+  limit: number,
+): Promise<RawLogPage> {
+  const buffer = await copyOut(db, pageCopy(after, backwards, filter, limit));
+  const reader = new CopyReader(buffer);
+  let count = 0;
+  let lastRow = -1;
+  let horizon: bigint | undefined;
+  while (reader.nextRow() !== -1) {
+    horizon = reader.uint64();
+    if (reader.nextIsNull()) continue;
+    lastRow = reader.offset;
+    reader.skipFields(EVENT_FIELDS);
+    count += 1;
+  }
+  if (horizon === undefined) throw new Error('A log page without its horizon');
+  let last: Position | undefined;
+  if (lastRow >= 0) {
+    reader.offset = lastRow;
+    last = { commit: reader.uint64(), prepare: reader.int64() };
+  }
+  return { buffer, count, last, horizon };
+}
+
+export function decodePage(page: RawLogPage): RecordedEvent[] {
+  const reader = new CopyReader(page.buffer);
+  const events: RecordedEvent[] = [];
+  while (reader.nextRow() !== -1) {
+    reader.skipFields(1); // the horizon
+    if (!reader.nextIsNull()) events.push(decodeEventCopy(reader));
+  }
+  return events;
+}
+
 async function readPage(
   db: Queryable,
   after: Position,
@@ -140,15 +191,8 @@ async function readPage(
   filter: EventFilter | undefined,
   limit: number,
 ): Promise<LogPage> {
-  const reader = new CopyReader(await copyOut(db, pageCopy(after, backwards, filter, limit)));
-  const events: RecordedEvent[] = [];
-  let horizon: bigint | undefined;
-  while (reader.nextRow() !== -1) {
-    horizon = reader.uint64();
-    if (!reader.nextIsNull()) events.push(decodeEventCopy(reader));
-  }
-  if (horizon === undefined) throw new Error('A log page without its horizon');
-  return { events, horizon };
+  const raw = await readRawPage(db, after, backwards, filter, limit);
+  return { events: decodePage(raw), horizon: raw.horizon };
 }
 
 /**
@@ -193,6 +237,6 @@ export function readSubscriptionPage(
   after: Position,
   filter: EventFilter | undefined,
   limit: number,
-): Promise<LogPage> {
-  return readPage(db, after, false, filter, limit);
+): Promise<RawLogPage> {
+  return readRawPage(db, after, false, filter, limit);
 }
