@@ -57,6 +57,8 @@ function listening(api: ReturnType<typeof startApiProcess>): Promise<void> {
   });
 }
 
+const fingerprint = (banner: string) => /SHA-256 ([0-9A-F:]+)/.exec(banner)?.[1];
+
 describe('the API process', () => {
   let db: TestDatabase;
   let dataDir: string;
@@ -114,5 +116,38 @@ describe('the API process', () => {
       .split('\n')
       .map((line) => (JSON.parse(line) as { msg: string }).msg);
     expect(messages.slice(-2)).toEqual(['shutting down', 'stopped']);
+  });
+
+  it('with no DATABASE_URL, runs its embedded PostgreSQL under DATA_DIR, stops it on exit, and finds cluster and schema again on restart', async () => {
+    const embeddedDir = await mkdtemp(join(tmpdir(), 'beecastle-embedded-'));
+    const env = { DATA_DIR: embeddedDir, PROJECTOR_IN_PROCESS: 'false' };
+    const runOnce = async (): Promise<Exit> => {
+      const port = await freePort();
+      const api = startApiProcess({ ...env, PORT: String(port) });
+      await listening(api);
+      const ca = await readFile(join(embeddedDir, 'tls', 'development-cert.pem'));
+      expect((await httpsRequest(`https://127.0.0.1:${port}/health/ready`, { ca })).status).toBe(
+        200,
+      );
+      api.child.kill('SIGTERM');
+      return api.exited;
+    };
+    try {
+      const first = await runOnce();
+      expect(first.code).toBe(0);
+      expect(first.stdout).toContain('Embedded PostgreSQL started');
+      expect(first.stdout).toContain('migrations applied');
+      expect(fingerprint(first.stderr)).toMatch(/^[0-9A-F:]{95}$/);
+
+      const second = await runOnce();
+      expect(second.code).toBe(0);
+      // The same cluster and schema, found again under DATA_DIR: nothing left to migrate, and the
+      // same development certificate.
+      expect(second.stdout).toContain('Embedded PostgreSQL started');
+      expect(second.stdout).not.toContain('migrations applied');
+      expect(fingerprint(second.stderr)).toBe(fingerprint(first.stderr));
+    } finally {
+      await rm(embeddedDir, { recursive: true, force: true });
+    }
   });
 });
