@@ -17,15 +17,7 @@ export const PERMISSIONS = [
 export type Permission = (typeof PERMISSIONS)[number];
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = {
-  owner: [
-    'contacts:read',
-    'contacts:write',
-    'contacts:erase',
-    'audit:read',
-    'users:manage',
-    'apikeys:manage',
-    'data:restore',
-  ],
+  owner: PERMISSIONS, // everything, restore included
   admin: [
     'contacts:read',
     'contacts:write',

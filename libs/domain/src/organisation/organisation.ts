@@ -160,7 +160,11 @@ export function actorRole(state: OrganisationState, actor: Actor, now: Date): Ro
   return undefined;
 }
 
-function requirePermission(state: Active, context: DecisionContext, permission: Permission): Role | 'system' {
+function requirePermission(
+  state: Active,
+  context: DecisionContext,
+  permission: Permission,
+): Role | 'system' {
   if (context.actor.type === 'system') return 'system';
   const role = actorRole(state, context.actor, context.now);
   if (!role || !hasPermission(role, permission)) throw forbidden(`${permission} is needed`);
