@@ -1,34 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { createTestDatabase, type TestDatabase } from '../../../database/src/testing/test-database';
 import { newContactStream, newEvent, newEvents, rejectionOf } from '../contract/test-events';
 import { WrongExpectedVersionError } from '../errors';
 import { comparePositions } from '../position';
-import { PostgresEventStore } from './postgres-event-store';
+import { usePostgresTestStore } from './testing/postgres-test-store';
 import { verifyEventLog } from './verify-event-log';
-
-// Real PostgreSQL on a possibly loaded machine: waits are for conditions, with generous deadlines.
-jest.setTimeout(30_000);
 
 /**
  * One-event appends go through their own function (`append_event`), batches through
  * `append_to_stream`: both must behave, and chain, the same.
  */
 describe('PostgreSQL one-event appends', () => {
-  let db: TestDatabase;
-  let store: PostgresEventStore;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    store = new PostgresEventStore(db.app);
-  });
-
-  afterAll(async () => {
-    await store.close();
-    await db.drop();
-  });
+  const t = usePostgresTestStore();
 
   async function countEvents(stream: string): Promise<number> {
-    const { rows } = await db.owner.query<{ n: number }>(
+    const { rows } = await t.db.owner.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM events WHERE stream_id = $1',
       [stream],
     );
@@ -41,15 +26,15 @@ describe('PostgreSQL one-event appends', () => {
     const first = [newEvent(organisationId)];
     const second = [newEvent(organisationId)];
     const third = [newEvent(organisationId)];
-    const a = await store.appendToStream(stream, first, { expectedRevision: 'no_stream' });
-    const b = await store.appendToStream(stream, second, { expectedRevision: 'any' });
-    const c = await store.appendToStream(stream, third, { expectedRevision: 1n });
+    const a = await t.store.appendToStream(stream, first, { expectedRevision: 'no_stream' });
+    const b = await t.store.appendToStream(stream, second, { expectedRevision: 'any' });
+    const c = await t.store.appendToStream(stream, third, { expectedRevision: 1n });
 
     const retries = [
-      [await store.appendToStream(stream, first, { expectedRevision: 'no_stream' }), a],
-      [await store.appendToStream(stream, second, { expectedRevision: 'any' }), b],
-      [await store.appendToStream(stream, second, { expectedRevision: 'stream_exists' }), b],
-      [await store.appendToStream(stream, third, { expectedRevision: 1n }), c],
+      [await t.store.appendToStream(stream, first, { expectedRevision: 'no_stream' }), a],
+      [await t.store.appendToStream(stream, second, { expectedRevision: 'any' }), b],
+      [await t.store.appendToStream(stream, second, { expectedRevision: 'stream_exists' }), b],
+      [await t.store.appendToStream(stream, third, { expectedRevision: 1n }), c],
     ] as const;
 
     for (const [retry, original] of retries) {
@@ -63,10 +48,12 @@ describe('PostgreSQL one-event appends', () => {
     const organisationId = randomUUID();
     const stream = newContactStream(organisationId);
     const first = [newEvent(organisationId)];
-    await store.appendToStream(stream, first, { expectedRevision: 'no_stream' });
-    await store.appendToStream(stream, newEvents(organisationId, 2), { expectedRevision: 0n });
+    await t.store.appendToStream(stream, first, { expectedRevision: 'no_stream' });
+    await t.store.appendToStream(stream, newEvents(organisationId, 2), { expectedRevision: 0n });
 
-    const error = await rejectionOf(store.appendToStream(stream, first, { expectedRevision: 1n }));
+    const error = await rejectionOf(
+      t.store.appendToStream(stream, first, { expectedRevision: 1n }),
+    );
 
     expect(error).toBeInstanceOf(WrongExpectedVersionError);
     expect(error).toMatchObject({ stream, expected: 1n, actual: 2n });
@@ -76,15 +63,15 @@ describe('PostgreSQL one-event appends', () => {
   it('chains one-event and batch appends into one verifiable stream', async () => {
     const organisationId = randomUUID();
     const stream = newContactStream(organisationId);
-    await store.appendToStream(stream, [newEvent(organisationId)], {
+    await t.store.appendToStream(stream, [newEvent(organisationId)], {
       expectedRevision: 'no_stream',
     });
-    await store.appendToStream(stream, newEvents(organisationId, 2), { expectedRevision: 0n });
-    await store.appendToStream(stream, [newEvent(organisationId)], { expectedRevision: 'any' });
+    await t.store.appendToStream(stream, newEvents(organisationId, 2), { expectedRevision: 0n });
+    await t.store.appendToStream(stream, [newEvent(organisationId)], { expectedRevision: 'any' });
 
-    const events = await store.readStream(stream);
+    const events = await t.store.readStream(stream);
     expect(events.map((e) => e.revision)).toEqual([0n, 1n, 2n, 3n]);
-    expect(await verifyEventLog(db.app, { organisationId })).toMatchObject({
+    expect(await verifyEventLog(t.db.app, { organisationId })).toMatchObject({
       ok: true,
       eventsChecked: 4,
       streamsChecked: 1,

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
-import { createTestDatabase, type TestDatabase } from '../../../database/src/testing/test-database';
 import { newContactStream, newEvent, newEvents, rejectionOf } from '../contract/test-events';
 import { encodeMetadata } from '../append-validation';
 import {
@@ -10,28 +9,14 @@ import {
   WrongExpectedVersionError,
 } from '../errors';
 import { GENESIS_HASH } from '../hash-chain';
-import { PostgresEventStore } from './postgres-event-store';
-
-// Real PostgreSQL on a possibly loaded machine: waits are for conditions, with generous deadlines.
-jest.setTimeout(30_000);
+import { usePostgresTestStore } from './testing/postgres-test-store';
 
 /** What the application role may and may not do to the log, and what the database itself refuses. */
 describe('PostgreSQL event log guards', () => {
-  let db: TestDatabase;
-  let store: PostgresEventStore;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    store = new PostgresEventStore(db.app);
-  });
-
-  afterAll(async () => {
-    await store.close();
-    await db.drop();
-  });
+  const t = usePostgresTestStore();
 
   async function withAppClient<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await db.app.connect();
+    const client = await t.db.app.connect();
     try {
       return await work(client);
     } finally {
@@ -41,7 +26,7 @@ describe('PostgreSQL event log guards', () => {
   }
 
   async function countRows(table: 'events' | 'streams', organisationId: string): Promise<number> {
-    const { rows } = await db.owner.query<{ n: number }>(
+    const { rows } = await t.db.owner.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM ${table} WHERE org_id = $1`,
       [organisationId],
     );
@@ -51,7 +36,7 @@ describe('PostgreSQL event log guards', () => {
   async function seededStream(): Promise<{ organisationId: string; stream: string }> {
     const organisationId = randomUUID();
     const stream = newContactStream(organisationId);
-    await store.appendToStream(stream, newEvents(organisationId, 2), {
+    await t.store.appendToStream(stream, newEvents(organisationId, 2), {
       expectedRevision: 'no_stream',
     });
     return { organisationId, stream };
@@ -61,20 +46,20 @@ describe('PostgreSQL event log guards', () => {
     it('cannot UPDATE events', async () => {
       const { stream } = await seededStream();
       await expect(
-        db.app.query(`UPDATE events SET data = '\\x00' WHERE stream_id = $1`, [stream]),
+        t.db.app.query(`UPDATE events SET data = '\\x00' WHERE stream_id = $1`, [stream]),
       ).rejects.toThrow(/permission denied for table events/);
     });
 
     it('cannot DELETE events', async () => {
       const { stream } = await seededStream();
       await expect(
-        db.app.query('DELETE FROM events WHERE stream_id = $1', [stream]),
+        t.db.app.query('DELETE FROM events WHERE stream_id = $1', [stream]),
       ).rejects.toThrow(/permission denied for table events/);
     });
 
     it('cannot TRUNCATE events', async () => {
       await seededStream();
-      await expect(db.app.query('TRUNCATE events')).rejects.toThrow(
+      await expect(t.db.app.query('TRUNCATE events')).rejects.toThrow(
         /permission denied for table events/,
       );
     });
@@ -82,13 +67,13 @@ describe('PostgreSQL event log guards', () => {
     it('cannot change the stream heads', async () => {
       const { stream } = await seededStream();
       await expect(
-        db.app.query('UPDATE streams SET last_revision = 0 WHERE stream_id = $1', [stream]),
+        t.db.app.query('UPDATE streams SET last_revision = 0 WHERE stream_id = $1', [stream]),
       ).rejects.toThrow(/permission denied for table streams/);
-      await expect(db.app.query('DELETE FROM streams')).rejects.toThrow(/permission denied/);
+      await expect(t.db.app.query('DELETE FROM streams')).rejects.toThrow(/permission denied/);
     });
 
     it('holds exactly INSERT and SELECT on events, SELECT on streams', async () => {
-      const { rows } = await db.owner.query<{ table_name: string; privilege_type: string }>(
+      const { rows } = await t.db.owner.query<{ table_name: string; privilege_type: string }>(
         `SELECT table_name, privilege_type FROM information_schema.role_table_grants
           WHERE grantee = 'beecastle_app' AND table_name IN ('events', 'streams')
           ORDER BY table_name, privilege_type`,
@@ -98,7 +83,7 @@ describe('PostgreSQL event log guards', () => {
         'events:SELECT',
         'streams:SELECT',
       ]);
-      const { rows: columnGrants } = await db.owner.query(
+      const { rows: columnGrants } = await t.db.owner.query(
         `SELECT 1 FROM information_schema.column_privileges
           WHERE grantee IN ('beecastle_app', 'beecastle_app_login') AND table_name = 'events'
             AND privilege_type NOT IN ('INSERT', 'SELECT')`,
@@ -107,7 +92,7 @@ describe('PostgreSQL event log guards', () => {
     });
 
     it('owns no table, sequence, function or schema', async () => {
-      const { rows } = await db.owner.query<{ kind: string; name: string }>(
+      const { rows } = await t.db.owner.query<{ kind: string; name: string }>(
         `SELECT 'relation' AS kind, relname::text AS name FROM pg_class
           WHERE relowner IN (SELECT oid FROM pg_roles WHERE rolname LIKE 'beecastle_app%')
          UNION ALL
@@ -118,7 +103,7 @@ describe('PostgreSQL event log guards', () => {
           WHERE nspowner IN (SELECT oid FROM pg_roles WHERE rolname LIKE 'beecastle_app%')`,
       );
       expect(rows).toEqual([]);
-      const { rows: owners } = await db.owner.query<{ owner: string }>(
+      const { rows: owners } = await t.db.owner.query<{ owner: string }>(
         `SELECT DISTINCT pg_get_userbyid(relowner) AS owner FROM pg_class
           WHERE relname IN ('events', 'streams', 'events_global_seq_seq')`,
       );
@@ -129,7 +114,7 @@ describe('PostgreSQL event log guards', () => {
       const organisationId = randomUUID();
       const stream = newContactStream(organisationId);
       const event = newEvent(organisationId);
-      await db.app.query(
+      await t.db.app.query(
         `INSERT INTO events (org_id, stream_id, revision, event_id, type, schema_version, data,
                              metadata, actor_id, recorded_at, prev_hash, hash)
          VALUES ($1, $2, 0, $3, $4, 1, $5, $6, 'user-1', now(), $7, $7)`,
@@ -143,7 +128,7 @@ describe('PostgreSQL event log guards', () => {
           GENESIS_HASH,
         ],
       );
-      const { rows } = await db.app.query('SELECT event_id FROM events WHERE stream_id = $1', [
+      const { rows } = await t.db.app.query('SELECT event_id FROM events WHERE stream_id = $1', [
         stream,
       ]);
       expect(rows).toEqual([{ event_id: event.eventId }]);
@@ -161,7 +146,7 @@ describe('PostgreSQL event log guards', () => {
         await client.query('INSERT INTO scratch VALUES (1)');
 
         const error = await rejectionOf(
-          store.withClient(client).appendToStream(stream, newEvents(organisationId, 1), {
+          t.store.withClient(client).appendToStream(stream, newEvents(organisationId, 1), {
             expectedRevision: 'any',
           }),
         );
@@ -176,7 +161,7 @@ describe('PostgreSQL event log guards', () => {
       const organisationId = randomUUID();
       await withAppClient(async (client) => {
         await client.query('BEGIN');
-        const bound = store.withClient(client);
+        const bound = t.store.withClient(client);
         await bound.appendToStream(newContactStream(organisationId), newEvents(organisationId, 1), {
           expectedRevision: 'no_stream',
         });
@@ -194,14 +179,14 @@ describe('PostgreSQL event log guards', () => {
       const stream = newContactStream(organisationId);
       await withAppClient(async (client) => {
         await client.query('BEGIN');
-        const bound = store.withClient(client);
+        const bound = t.store.withClient(client);
         await bound.appendToStream(stream, newEvents(organisationId, 2), {
           expectedRevision: 'no_stream',
         });
         expect(await bound.readStream(stream)).toHaveLength(2);
         await client.query('ROLLBACK');
       });
-      await expect(store.readStream(stream)).rejects.toBeInstanceOf(StreamNotFoundError);
+      await expect(t.store.readStream(stream)).rejects.toBeInstanceOf(StreamNotFoundError);
       expect(await countRows('streams', organisationId)).toBe(0);
     });
 
@@ -211,7 +196,7 @@ describe('PostgreSQL event log guards', () => {
       const stream = newContactStream(organisationId);
 
       const error = await rejectionOf(
-        store.appendToStream(stream, [newEvent(organisationId), newEvent(other)], {
+        t.store.appendToStream(stream, [newEvent(organisationId), newEvent(other)], {
           expectedRevision: 'any',
         }),
       );
@@ -228,7 +213,7 @@ describe('PostgreSQL event log guards', () => {
       const event = newEvent(other);
       // Straight to the function, past the adapter's own validation.
       const call = (org: string) =>
-        db.app.query(
+        t.db.app.query(
           `SELECT * FROM append_to_stream($1, $2, 'any', NULL, $3, $4, $5, $6, $7, $8, $9)`,
           [
             stream,
@@ -246,14 +231,14 @@ describe('PostgreSQL event log guards', () => {
       await expect(call(organisationId)).rejects.toMatchObject({ code: 'YB003' });
       // The one-event function checks the same.
       const callOne = (org: string) =>
-        db.app.query(
+        t.db.app.query(
           `SELECT append_event($1, $2, 'any', NULL, $3, $4, 1::smallint, $5, $6, 'user-1', NULL)`,
           [stream, org, event.eventId, event.type, event.data, encodeMetadata(event)],
         );
       await expect(callOne(other)).rejects.toMatchObject({ code: 'YB003' });
       await expect(callOne(organisationId)).rejects.toMatchObject({ code: 'YB003' });
       await expect(
-        db.app.query(
+        t.db.app.query(
           `INSERT INTO events (org_id, stream_id, revision, event_id, type, schema_version, data,
                                metadata, actor_id, recorded_at, prev_hash, hash)
            VALUES ($1, $2, 0, $3, 'ContactNoted', 1, '\\x', '\\x', 'user-1', now(), '\\x', '\\x')`,
@@ -267,7 +252,7 @@ describe('PostgreSQL event log guards', () => {
     it('cannot leave a gap in a stream, even as direct inserts', async () => {
       const { organisationId, stream } = await seededStream();
       await expect(
-        db.app.query(
+        t.db.app.query(
           `INSERT INTO events (org_id, stream_id, revision, event_id, type, schema_version, data,
                                metadata, actor_id, recorded_at, prev_hash, hash)
            VALUES ($1, $2, 5, $3, 'ContactNoted', 1, '\\x', '\\x', 'user-1', now(), '\\x', '\\x')`,
@@ -284,10 +269,12 @@ describe('PostgreSQL event log guards', () => {
         // append moves it, so the function's insert runs into the unique index.
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
         await client.query('SELECT count(*) FROM events');
-        await store.appendToStream(stream, newEvents(organisationId, 1), { expectedRevision: 1n });
+        await t.store.appendToStream(stream, newEvents(organisationId, 1), {
+          expectedRevision: 1n,
+        });
 
         const error = await rejectionOf(
-          store.withClient(client).appendToStream(stream, newEvents(organisationId, 1), {
+          t.store.withClient(client).appendToStream(stream, newEvents(organisationId, 1), {
             expectedRevision: 'any',
           }),
         );
@@ -303,12 +290,12 @@ describe('PostgreSQL event log guards', () => {
     it('refuses UPDATE, DELETE and TRUNCATE even from its owner while the guard is on', async () => {
       const { stream } = await seededStream();
       await expect(
-        db.owner.query(`UPDATE events SET type = 'Forged' WHERE stream_id = $1`, [stream]),
+        t.db.owner.query(`UPDATE events SET type = 'Forged' WHERE stream_id = $1`, [stream]),
       ).rejects.toMatchObject({ code: 'YB005' });
       await expect(
-        db.owner.query('DELETE FROM events WHERE stream_id = $1', [stream]),
+        t.db.owner.query('DELETE FROM events WHERE stream_id = $1', [stream]),
       ).rejects.toMatchObject({ code: 'YB005' });
-      await expect(db.owner.query('TRUNCATE events')).rejects.toMatchObject({ code: 'YB005' });
+      await expect(t.db.owner.query('TRUNCATE events')).rejects.toMatchObject({ code: 'YB005' });
     });
   });
 });

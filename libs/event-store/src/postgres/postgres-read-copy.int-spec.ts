@@ -1,25 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { createTestDatabase, type TestDatabase } from '../../../database/src/testing/test-database';
 import { newContactStream, newEvent, newEvents } from '../contract/test-events';
 import type { RecordedEvent, Subscription } from '../event-store.port';
-import { PostgresEventStore } from './postgres-event-store';
+import { usePostgresTestStore } from './testing/postgres-test-store';
 
 jest.setTimeout(60_000);
 
 /** Global reads arrive by binary COPY (read-events.ts); stream reads by rows. They must agree. */
 describe('PostgresEventStore global reads by binary COPY', () => {
-  let db: TestDatabase;
-  let store: PostgresEventStore;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    store = new PostgresEventStore(db.app, { pageSize: 4 });
-  });
-
-  afterAll(async () => {
-    await store.close();
-    await db.drop();
-  });
+  const t = usePostgresTestStore({ pageSize: 4 });
 
   async function untilCaughtUp(subscription: Subscription): Promise<RecordedEvent[]> {
     const events: RecordedEvent[] = [];
@@ -31,7 +19,7 @@ describe('PostgresEventStore global reads by binary COPY', () => {
     return events;
   }
 
-  const inUse = () => db.app.totalCount - db.app.idleCount;
+  const inUse = () => t.db.app.totalCount - t.db.app.idleCount;
 
   it('decodes every field as a stream read does, binary payloads included', async () => {
     const organisationId = randomUUID();
@@ -43,7 +31,7 @@ describe('PostgresEventStore global reads by binary COPY', () => {
       Buffer.alloc(70_000, 0xab), // larger than one CopyData chunk of the socket
       Buffer.from('{"name":"Zoë 👩‍👩‍👧 𝄞"}', 'utf8'),
     ];
-    await store.appendToStream(
+    await t.store.appendToStream(
       stream,
       payloads.map((data, i) =>
         newEvent(organisationId, {
@@ -55,10 +43,10 @@ describe('PostgresEventStore global reads by binary COPY', () => {
       { expectedRevision: 'no_stream' },
     );
 
-    const fromStream = await store.readStream(stream);
-    const fromAll = await store.readAll({ filter: { organisationId } });
-    const subscribed = await untilCaughtUp(store.subscribeToAll({ filter: { organisationId } }));
-    const backwards = await store.readAll({ filter: { organisationId }, direction: 'backwards' });
+    const fromStream = await t.store.readStream(stream);
+    const fromAll = await t.store.readAll({ filter: { organisationId } });
+    const subscribed = await untilCaughtUp(t.store.subscribeToAll({ filter: { organisationId } }));
+    const backwards = await t.store.readAll({ filter: { organisationId }, direction: 'backwards' });
 
     expect(fromStream).toHaveLength(payloads.length);
     expect(fromAll).toEqual(fromStream);
@@ -73,7 +61,7 @@ describe('PostgresEventStore global reads by binary COPY', () => {
     const organisationId = randomUUID();
     const types = ['ContactCreated', 'ContactNoted', 'ContactArchived'];
     const written = types.map((type) => newEvent(organisationId, { type }));
-    await store.appendToStream(newContactStream(organisationId), written, {
+    await t.store.appendToStream(newContactStream(organisationId), written, {
       expectedRevision: 'no_stream',
     });
     // Filter values are any strings: those that are no type match nothing and break nothing.
@@ -88,34 +76,34 @@ describe('PostgresEventStore global reads by binary COPY', () => {
       ],
     };
 
-    const read = await store.readAll({ filter });
-    const subscribed = await untilCaughtUp(store.subscribeToAll({ filter }));
+    const read = await t.store.readAll({ filter });
+    const subscribed = await untilCaughtUp(t.store.subscribeToAll({ filter }));
 
     expect(read.map((e) => e.type)).toEqual(['ContactCreated', 'ContactArchived']);
     expect(subscribed.map((e) => e.type)).toEqual(['ContactCreated', 'ContactArchived']);
-    expect(await store.readAll({ filter: { organisationId, eventTypes: [] } })).toEqual([]);
+    expect(await t.store.readAll({ filter: { organisationId, eventTypes: [] } })).toEqual([]);
   });
 
   it('refuses an organisation filter that is not a uuid, as a parameter would', async () => {
-    await expect(store.readAll({ filter: { organisationId: "x'; SELECT 1; --" } })).rejects.toThrow(
-      /uuid/,
-    );
+    await expect(
+      t.store.readAll({ filter: { organisationId: "x'; SELECT 1; --" } }),
+    ).rejects.toThrow(/uuid/);
   });
 
   it('gives back the connection it holds while catching up, once caught up or closed', async () => {
     const organisationId = randomUUID();
-    await store.appendToStream(newContactStream(organisationId), newEvents(organisationId, 20), {
+    await t.store.appendToStream(newContactStream(organisationId), newEvents(organisationId, 20), {
       expectedRevision: 'no_stream',
     });
     const before = inUse();
 
-    expect(await untilCaughtUp(store.subscribeToAll({ filter: { organisationId } }))).toHaveLength(
-      20,
-    );
+    expect(
+      await untilCaughtUp(t.store.subscribeToAll({ filter: { organisationId } })),
+    ).toHaveLength(20);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(inUse()).toBe(before);
 
-    const subscription = store.subscribeToAll({ filter: { organisationId } });
+    const subscription = t.store.subscribeToAll({ filter: { organisationId } });
     const iterator = subscription[Symbol.asyncIterator]();
     for (let i = 0; i < 6; i += 1) await iterator.next();
     await subscription.close();

@@ -1,44 +1,31 @@
 import { randomUUID } from 'node:crypto';
-import { createTestDatabase, type TestDatabase } from '../../../database/src/testing/test-database';
+import { createTestDatabase } from '../../../database/src/testing/test-database';
 import { jsonBytes, newContactStream, newEvents } from '../contract/test-events';
 import type { RecordedEvent } from '../event-store.port';
 import { PostgresEventStore } from './postgres-event-store';
+import { usePostgresTestStore } from './testing/postgres-test-store';
 import { verifyEventLog } from './verify-event-log';
 
-// Real PostgreSQL on a possibly loaded machine: waits are for conditions, with generous deadlines.
-jest.setTimeout(30_000);
-
 describe('verifyEventLog', () => {
-  let db: TestDatabase;
-  let store: PostgresEventStore;
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    store = new PostgresEventStore(db.app);
-  });
-
-  afterAll(async () => {
-    await store.close();
-    await db.drop();
-  });
+  const t = usePostgresTestStore();
 
   /** An organisation with three streams of five events, written in batches. */
   async function seedOrganisation(): Promise<{ organisationId: string; middle: RecordedEvent[] }> {
     const organisationId = randomUUID();
     const streams = [1, 2, 3].map(() => newContactStream(organisationId));
     for (const stream of streams) {
-      await store.appendToStream(stream, newEvents(organisationId, 2), {
+      await t.store.appendToStream(stream, newEvents(organisationId, 2), {
         expectedRevision: 'no_stream',
       });
-      await store.appendToStream(stream, newEvents(organisationId, 3), { expectedRevision: 1n });
+      await t.store.appendToStream(stream, newEvents(organisationId, 3), { expectedRevision: 1n });
     }
     const middle = [...streams].sort()[1];
-    return { organisationId, middle: await store.readStream(middle) };
+    return { organisationId, middle: await t.store.readStream(middle) };
   }
 
   // The owner can do anything; the append-only trigger is the one thing in its way.
   async function tamper(...statements: [string, unknown[]][]): Promise<void> {
-    const client = await db.owner.connect();
+    const client = await t.db.owner.connect();
     try {
       await client.query('BEGIN');
       await client.query('ALTER TABLE events DISABLE TRIGGER events_append_only');
@@ -57,7 +44,7 @@ describe('verifyEventLog', () => {
     const { organisationId } = await seedOrganisation();
     await seedOrganisation();
 
-    expect(await verifyEventLog(db.app, { organisationId })).toEqual({
+    expect(await verifyEventLog(t.db.app, { organisationId })).toEqual({
       ok: true,
       eventsChecked: 15,
       streamsChecked: 3,
@@ -91,7 +78,7 @@ describe('verifyEventLog', () => {
 
   it('reads in small batches with the same result', async () => {
     const { organisationId } = await seedOrganisation();
-    expect(await verifyEventLog(db.app, { organisationId, batchSize: 2 })).toEqual({
+    expect(await verifyEventLog(t.db.app, { organisationId, batchSize: 2 })).toEqual({
       ok: true,
       eventsChecked: 15,
       streamsChecked: 3,
@@ -106,7 +93,7 @@ describe('verifyEventLog', () => {
       [jsonBytes({ note: 'rewritten' }), target.eventId],
     ]);
 
-    const result = await verifyEventLog(db.app, { organisationId });
+    const result = await verifyEventLog(t.db.app, { organisationId });
 
     expect(result.ok).toBe(false);
     expect(result.firstBrokenEvent).toEqual({
@@ -121,7 +108,7 @@ describe('verifyEventLog', () => {
     const { organisationId, middle } = await seedOrganisation();
     await tamper(['DELETE FROM events WHERE event_id = $1', [middle[2].eventId]]);
 
-    const result = await verifyEventLog(db.app, { organisationId });
+    const result = await verifyEventLog(t.db.app, { organisationId });
 
     expect(result.ok).toBe(false);
     expect(result.firstBrokenEvent).toEqual({
@@ -141,10 +128,10 @@ describe('verifyEventLog', () => {
       ['UPDATE events SET revision = 1 WHERE event_id = $1', [two.eventId]],
       ['UPDATE events SET revision = 2 WHERE event_id = $1', [one.eventId]],
     );
-    const read = await store.readStream(one.streamId);
+    const read = await t.store.readStream(one.streamId);
     expect(read.map((e) => e.eventId).slice(1, 3)).toEqual([two.eventId, one.eventId]);
 
-    const result = await verifyEventLog(db.app, { organisationId });
+    const result = await verifyEventLog(t.db.app, { organisationId });
 
     expect(result.ok).toBe(false);
     expect(result.firstBrokenEvent).toEqual({
@@ -159,7 +146,7 @@ describe('verifyEventLog', () => {
     const { organisationId, middle } = await seedOrganisation();
     await tamper(['DELETE FROM events WHERE event_id = $1', [middle[4].eventId]]);
 
-    const result = await verifyEventLog(db.app, { organisationId });
+    const result = await verifyEventLog(t.db.app, { organisationId });
 
     expect(result.ok).toBe(false);
     expect(result.firstBrokenEvent).toEqual({
@@ -174,7 +161,7 @@ describe('verifyEventLog', () => {
     const { organisationId, middle } = await seedOrganisation();
     await tamper(['DELETE FROM events WHERE stream_id = $1', [middle[0].streamId]]);
 
-    const result = await verifyEventLog(db.app, { organisationId });
+    const result = await verifyEventLog(t.db.app, { organisationId });
 
     expect(result.firstBrokenEvent).toEqual({
       streamId: middle[0].streamId,
