@@ -1,27 +1,14 @@
 import { freePort } from '@beecastle/database';
-import {
-  createTestDatabase,
-  type TestDatabase,
-} from '../../libs/database/src/testing/test-database';
-import { startTestApi, type TestApi } from './support/test-api';
+import { startTestApi, useTestApi, type TestApi } from './support/test-api';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe('health', () => {
   describe('with a migrated database', () => {
-    let db: TestDatabase;
-    let api: TestApi;
-    beforeAll(async () => {
-      db = await createTestDatabase();
-      api = await startTestApi({ databaseUrl: db.appUrl });
-    });
-    afterAll(async () => {
-      await api.close();
-      await db.drop();
-    });
+    const t = useTestApi();
 
     it('GET /health/live answers 200 {status: ok}', async () => {
-      const res = await api.request('/health/live');
+      const res = await t.api.request('/health/live');
       expect(res.status).toBe(200);
       expect(res.headers['content-type']).toMatch(/^application\/json; charset=utf-8/);
       expect(res.json()).toEqual({ status: 'ok' });
@@ -29,7 +16,7 @@ describe('health', () => {
     });
 
     it('GET /health/ready answers 200 with the database up', async () => {
-      const res = await api.request('/health/ready');
+      const res = await t.api.request('/health/ready');
       expect(res.status).toBe(200);
       expect(res.json()).toEqual({ status: 'ok', checks: { database: 'up' } });
       expect(res.headers['cache-control']).toBe('no-store');
@@ -38,19 +25,19 @@ describe('health', () => {
 
     it('GET /health/ready answers 503 when the application role cannot read the event log', async () => {
       // As if migrations had not run their grants: the database answers, the schema is not usable.
-      await db.owner.query('REVOKE SELECT ON events FROM beecastle_app');
+      await t.db.owner.query('REVOKE SELECT ON events FROM beecastle_app');
       try {
-        const res = await api.request('/health/ready');
+        const res = await t.api.request('/health/ready');
         expect(res.status).toBe(503);
         expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
         expect(res.json()).toMatchObject({ code: 'NOT_READY', checks: { database: 'down' } });
         // The reason is for the log, not for the (public) probe.
         expect(res.body).not.toMatch(/permission denied/i);
-        expect(JSON.stringify(api.logs())).toMatch(/permission denied for table events/);
+        expect(JSON.stringify(t.api.logs())).toMatch(/permission denied for table events/);
       } finally {
-        await db.owner.query('GRANT SELECT ON events TO beecastle_app');
+        await t.db.owner.query('GRANT SELECT ON events TO beecastle_app');
       }
-      expect((await api.request('/health/ready')).status).toBe(200);
+      expect((await t.api.request('/health/ready')).status).toBe(200);
     });
   });
 

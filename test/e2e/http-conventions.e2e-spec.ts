@@ -1,10 +1,6 @@
 import { connect } from 'node:net';
-import {
-  createTestDatabase,
-  type TestDatabase,
-} from '../../libs/database/src/testing/test-database';
 import type { HttpsResponse } from './support/https-request';
-import { startTestApi, type TestApi } from './support/test-api';
+import { useTestApi } from './support/test-api';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -33,20 +29,11 @@ function expectSecurityHeaders(res: HttpsResponse): void {
 }
 
 describe('HTTP conventions', () => {
-  let db: TestDatabase;
-  let api: TestApi;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    api = await startTestApi({ databaseUrl: db.appUrl });
-  });
-  afterAll(async () => {
-    await api.close();
-    await db.drop();
-  });
+  const t = useTestApi();
 
   describe('X-Request-Id', () => {
     it('is a fresh UUID on every response when the caller sends none', async () => {
-      const [a, b] = await Promise.all([api.request('/health/live'), api.request('/nope')]);
+      const [a, b] = await Promise.all([t.api.request('/health/live'), t.api.request('/nope')]);
       expect(a.headers['x-request-id']).toMatch(UUID);
       expect(b.headers['x-request-id']).toMatch(UUID);
       expect(a.headers['x-request-id']).not.toBe(b.headers['x-request-id']);
@@ -54,13 +41,13 @@ describe('HTTP conventions', () => {
 
     it('echoes a well-formed incoming id, also in the problem document', async () => {
       const id = '0b6c4d1e-2f3a-4b5c-8d9e-0f1a2b3c4d5e';
-      const res = await api.request('/nope', { headers: { 'X-Request-Id': id } });
+      const res = await t.api.request('/nope', { headers: { 'X-Request-Id': id } });
       expect(res.headers['x-request-id']).toBe(id);
       expect(res.json()).toMatchObject({ requestId: id });
     });
 
     it('replaces a malformed incoming id', async () => {
-      const res = await api.request('/health/live', {
+      const res = await t.api.request('/health/live', {
         headers: { 'X-Request-Id': 'x"}, "admin": true' },
       });
       expect(res.headers['x-request-id']).toMatch(UUID);
@@ -68,7 +55,7 @@ describe('HTTP conventions', () => {
   });
 
   it('answers an unknown route with 404 problem details', async () => {
-    const res = await api.request('/v1/does-not-exist?q=1');
+    const res = await t.api.request('/v1/does-not-exist?q=1');
     expectProblem(res, 404, 'NOT_FOUND');
     expectSecurityHeaders(res);
   });
@@ -79,7 +66,7 @@ describe('HTTP conventions', () => {
     const json = { 'Content-Type': 'application/json' };
 
     it('accepts a small JSON body (and then finds no route)', async () => {
-      const res = await api.request('/v1/contacts', {
+      const res = await t.api.request('/v1/contacts', {
         method: 'POST',
         headers: json,
         body: JSON.stringify({ firstName: 'Ada' }),
@@ -89,7 +76,7 @@ describe('HTTP conventions', () => {
 
     it('refuses a body over 256 KiB with 413', async () => {
       const body = JSON.stringify({ notes: 'x'.repeat(256 * 1024) });
-      const res = await api.request('/v1/contacts', { method: 'POST', headers: json, body });
+      const res = await t.api.request('/v1/contacts', { method: 'POST', headers: json, body });
       expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
       expect(res.json()).toMatchObject({
         detail: 'The request body is larger than the limit of 256 KiB.',
@@ -99,7 +86,7 @@ describe('HTTP conventions', () => {
 
     it('accepts a body just under the limit', async () => {
       const body = JSON.stringify({ notes: 'x'.repeat(256 * 1024 - 100) });
-      const res = await api.request('/v1/contacts', { method: 'POST', headers: json, body });
+      const res = await t.api.request('/v1/contacts', { method: 'POST', headers: json, body });
       expect(res.status).toBe(404); // past the parser
     });
 
@@ -108,7 +95,7 @@ describe('HTTP conventions', () => {
       ['application/x-www-form-urlencoded', 'firstName=Ada'],
       ['application/xml', '<contact/>'],
     ])('refuses a %s body with 415', async (contentType, body) => {
-      const res = await api.request('/v1/contacts', {
+      const res = await t.api.request('/v1/contacts', {
         method: 'POST',
         headers: { 'Content-Type': contentType },
         body,
@@ -118,12 +105,12 @@ describe('HTTP conventions', () => {
     });
 
     it('refuses a body without a Content-Type with 415', async () => {
-      const res = await api.request('/v1/contacts', { method: 'POST', body: '{"a":1}' });
+      const res = await t.api.request('/v1/contacts', { method: 'POST', body: '{"a":1}' });
       expectProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
     });
 
     it('refuses JSON in another charset with 415', async () => {
-      const res = await api.request('/v1/contacts', {
+      const res = await t.api.request('/v1/contacts', {
         method: 'POST',
         headers: { 'Content-Type': 'application/json; charset=latin1' },
         body: '{"a":1}',
@@ -132,7 +119,7 @@ describe('HTTP conventions', () => {
     });
 
     it('refuses a compressed body with 415', async () => {
-      const res = await api.request('/v1/contacts', {
+      const res = await t.api.request('/v1/contacts', {
         method: 'POST',
         headers: { ...json, 'Content-Encoding': 'gzip' },
         body: Buffer.from([0x1f, 0x8b, 0x08, 0x00]),
@@ -141,7 +128,7 @@ describe('HTTP conventions', () => {
     });
 
     it('answers malformed JSON with 400 MALFORMED_JSON', async () => {
-      const res = await api.request('/v1/contacts', {
+      const res = await t.api.request('/v1/contacts', {
         method: 'POST',
         headers: json,
         body: '{"firstName": ',
@@ -150,7 +137,7 @@ describe('HTTP conventions', () => {
     });
 
     it('lets a POST without a body through to routing', async () => {
-      const res = await api.request('/v1/users/x/deactivate', {
+      const res = await t.api.request('/v1/users/x/deactivate', {
         method: 'POST',
         headers: { 'Content-Length': '0' },
       });
@@ -159,7 +146,7 @@ describe('HTTP conventions', () => {
   });
 
   it('sends the security headers and no X-Powered-By on a success too', async () => {
-    const res = await api.request('/health/live');
+    const res = await t.api.request('/health/live');
     expect(res.status).toBe(200);
     expectSecurityHeaders(res);
   });
@@ -167,7 +154,7 @@ describe('HTTP conventions', () => {
   it('gives a plain-HTTP request to the HTTPS port no HTTP answer at all', async () => {
     const received = await new Promise<Buffer>((resolve, reject) => {
       const chunks: Buffer[] = [];
-      const socket = connect(api.port, '127.0.0.1', () => {
+      const socket = connect(t.api.port, '127.0.0.1', () => {
         socket.write('GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
       });
       socket.on('data', (chunk: Buffer) => chunks.push(chunk));

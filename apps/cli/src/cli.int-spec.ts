@@ -5,20 +5,9 @@ import {
   createTestDatabase,
   type TestDatabase,
 } from '../../../libs/database/src/testing/test-database';
-import type { CliIo } from './cli-io';
+import { capturedIo as capture } from './testing/captured-io';
 import { runCli } from './cli';
 import { ExitCode } from './exit-codes';
-
-function capture(env: Record<string, string>): CliIo & { out: string; err: string } {
-  const io = {
-    env,
-    out: '',
-    err: '',
-    stdout: (text: string) => void (io.out += text),
-    stderr: (text: string) => void (io.err += text),
-  };
-  return io;
-}
 
 describe('CLI against a real database', () => {
   let db: TestDatabase;

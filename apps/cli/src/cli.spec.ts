@@ -1,20 +1,9 @@
-import type { CliIo } from './cli-io';
+import { capturedIo as capture } from './testing/captured-io';
 import { parseArguments, runCli } from './cli';
 import { ExitCode } from './exit-codes';
 import { jsonLine } from './json-line';
 
 const ORG = '7d444840-9dc0-11d1-b245-5ffdce74fad2';
-
-function capture(env: Record<string, string> = {}): CliIo & { out: string; err: string } {
-  const io = {
-    env,
-    out: '',
-    err: '',
-    stdout: (text: string) => void (io.out += text),
-    stderr: (text: string) => void (io.err += text),
-  };
-  return io;
-}
 
 describe('parseArguments', () => {
   it('reads migrate', () => {

@@ -8,6 +8,10 @@ import type { INestApplication } from '@nestjs/common';
 import { createApp } from '../../../apps/api/src/create-app';
 import { createRootLogger } from '@beecastle/runtime';
 import { loadTlsMaterial } from '../../../apps/api/src/tls/tls-material';
+import {
+  createTestDatabase,
+  type TestDatabase,
+} from '../../../libs/database/src/testing/test-database';
 import { httpsRequest, type HttpsRequestOptions, type HttpsResponse } from './https-request';
 
 export interface TestApi {
@@ -65,6 +69,35 @@ export async function startTestApi(options: {
     close: async () => {
       await app.close();
       await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Declares the beforeAll/afterAll of a describe block that talks to the real app over HTTPS, on a
+ * fresh migrated database of its own.
+ */
+export function useTestApi(): { readonly api: TestApi; readonly db: TestDatabase } {
+  let db: TestDatabase | undefined;
+  let api: TestApi | undefined;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    api = await startTestApi({ databaseUrl: db.appUrl });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await db?.drop();
+  });
+  const ready = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('useTestApi: used outside a test');
+    return value;
+  };
+  return {
+    get api() {
+      return ready(api);
+    },
+    get db() {
+      return ready(db);
     },
   };
 }
