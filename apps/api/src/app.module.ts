@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { DatabaseModule } from './database/database.module';
+import { EventStoreModule } from './event-store/event-store.module';
 import { HealthModule } from './health/health.module';
 import { LoggingModule } from './logging/logging.module';
 
@@ -18,6 +19,7 @@ export class AppModule {
       imports: [
         LoggingModule.register(options.logger),
         DatabaseModule.register(options.databaseUrl),
+        EventStoreModule,
         HealthModule,
       ],
     };

@@ -10,6 +10,7 @@ interface Sent {
   status?: number;
   type?: string;
   body?: string;
+  headers?: Record<string, string>;
   destroyed: boolean;
 }
 
@@ -21,6 +22,10 @@ function harness(headersSent = false) {
   const sent: Sent = { destroyed: false };
   const res = {
     headersSent,
+    setHeader(name: string, value: string) {
+      sent.headers = { ...sent.headers, [name]: value };
+      return this;
+    },
     status(code: number) {
       sent.status = code;
       return this;
@@ -71,6 +76,16 @@ describe('ProblemDetailsFilter', () => {
     filter.catch(new ProblemException(409, 'CONFLICT', 'taken'), host);
     expect(sent.status).toBe(409);
     expect(logs()).toEqual([]);
+  });
+
+  it('sends the headers that belong to a deliberate answer', () => {
+    const { filter, host, sent } = harness();
+    filter.catch(
+      new ProblemException(429, 'TOO_MANY_REQUESTS', 'slow down', {}, { 'Retry-After': '30' }),
+      host,
+    );
+    expect(sent.status).toBe(429);
+    expect(sent.headers).toEqual({ 'Retry-After': '30' });
   });
 
   it('cuts the connection when the response had already started', () => {

@@ -17,7 +17,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const req = http.getRequest<Request>();
     const res = http.getResponse<Response>();
     const requestId = requestIdOf(req);
-    const { problem, isServerFault } = toProblemDetails(exception, requestId);
+    const { problem, headers, isServerFault } = toProblemDetails(exception, requestId);
     if (isServerFault) {
       this.logger.error({ requestId, err: exception }, 'unhandled error');
     }
@@ -27,6 +27,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       res.destroy();
       return;
     }
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem));
   }
 }

@@ -4,6 +4,7 @@ import {
   InternalServerErrorException,
   NotFoundException,
 } from '@nestjs/common';
+import { DomainError } from '@beecastle/domain';
 import { toProblemDetails } from './problem-details';
 import { ProblemException } from './problem.exception';
 
@@ -89,6 +90,27 @@ describe('toProblemDetails', () => {
       checks: { database: 'down' },
     });
     expect(isServerFault).toBe(false);
+  });
+
+  it('maps each domain refusal to its status, keeping its stable code', () => {
+    const forbidden = toProblemDetails(new DomainError('FORBIDDEN', 'users:manage is needed'), 'r');
+    expect(forbidden.problem).toMatchObject({
+      status: 403,
+      code: 'FORBIDDEN',
+      detail: 'users:manage is needed',
+    });
+    expect(toProblemDetails(new DomainError('LAST_OWNER', 'x'), 'r').problem.status).toBe(409);
+    expect(toProblemDetails(new DomainError('VALIDATION_FAILED', 'x'), 'r').problem.status).toBe(
+      400,
+    );
+  });
+
+  it('words a domain NOT_FOUND exactly as an unknown route, so nothing tells them apart', () => {
+    const notFound = toProblemDetails(new DomainError('NOT_FOUND', 'No such user in org 42'), 'r');
+    expect(notFound.problem.detail).not.toContain('42');
+    expect(notFound.problem.detail).toBe(
+      toProblemDetails(new NotFoundException(), 'r').problem.detail,
+    );
   });
 
   it('does not let extensions overwrite the standard members', () => {

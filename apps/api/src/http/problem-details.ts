@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { HttpException } from '@nestjs/common';
+import { DomainError, type DomainErrorCode } from '@beecastle/domain';
 import { ProblemException } from './problem.exception';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -17,6 +18,7 @@ export interface ProblemDetails {
 
 export interface MappedProblem {
   readonly problem: ProblemDetails;
+  readonly headers: Readonly<Record<string, string>>;
   /** A server fault: log it with the request id; the client learns nothing more. */
   readonly isServerFault: boolean;
 }
@@ -40,6 +42,18 @@ const CODE_BY_STATUS: Readonly<Record<number, string>> = {
   428: 'PRECONDITION_REQUIRED',
   429: 'TOO_MANY_REQUESTS',
   503: 'SERVICE_UNAVAILABLE',
+};
+
+// The domain's refusals, each code to one status. NOT_FOUND uses the same wording as every other
+// 404, so another organisation's record and a random id answer alike.
+const STATUS_BY_DOMAIN_CODE: Readonly<Record<DomainErrorCode, number>> = {
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  ALREADY_EXISTS: 409,
+  MEMBER_EXISTS: 409,
+  LAST_OWNER: 409,
+  INVALID_STATE: 409,
+  VALIDATION_FAILED: 400,
 };
 
 const NOT_FOUND_DETAIL = 'The requested resource does not exist.';
@@ -125,6 +139,16 @@ export function toProblemDetails(exception: unknown, requestId: string): MappedP
         requestId,
         exception.extensions,
       ),
+      headers: exception.headers,
+      isServerFault: false,
+    };
+  }
+  if (exception instanceof DomainError) {
+    const status = STATUS_BY_DOMAIN_CODE[exception.code];
+    const detail = status === 404 ? NOT_FOUND_DETAIL : exception.message;
+    return {
+      problem: problem(status, exception.code, detail, requestId),
+      headers: {},
       isServerFault: false,
     };
   }
@@ -134,6 +158,7 @@ export function toProblemDetails(exception: unknown, requestId: string): MappedP
     if (fromBody) {
       return {
         problem: problem(fromBody.status, fromBody.code, fromBody.detail, requestId),
+        headers: {},
         isServerFault: false,
       };
     }
@@ -141,10 +166,11 @@ export function toProblemDetails(exception: unknown, requestId: string): MappedP
     // One wording for every 404, so a route that does not exist and a record that may not be
     // seen answer alike.
     const detail = status === 404 ? NOT_FOUND_DETAIL : httpExceptionDetail(exception);
-    return { problem: problem(status, code, detail, requestId), isServerFault: false };
+    return { problem: problem(status, code, detail, requestId), headers: {}, isServerFault: false };
   }
   return {
     problem: problem(500, 'INTERNAL_ERROR', INTERNAL_ERROR_DETAIL, requestId),
+    headers: {},
     isServerFault: true,
   };
 }

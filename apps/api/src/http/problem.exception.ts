@@ -9,6 +9,8 @@ export class ProblemException extends Error {
     readonly detail: string,
     /** Extra members of the problem document (RFC 9457 extensions). */
     readonly extensions: Readonly<Record<string, unknown>> = {},
+    /** Response headers that belong to the answer (`WWW-Authenticate`, `Retry-After`). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(detail);
     this.name = 'ProblemException';

@@ -1,6 +1,7 @@
 import type { MigrationInterface } from 'typeorm';
 import { EventLog1764000000001 } from './1764000000001-EventLog';
 import { ProjectionCheckpoints1764000000002 } from './1764000000002-ProjectionCheckpoints';
+import { Identity1764000000003 } from './1764000000003-Identity';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -9,4 +10,5 @@ import { ProjectionCheckpoints1764000000002 } from './1764000000002-ProjectionCh
 export const MIGRATIONS: (new () => MigrationInterface)[] = [
   EventLog1764000000001,
   ProjectionCheckpoints1764000000002,
+  Identity1764000000003,
 ];

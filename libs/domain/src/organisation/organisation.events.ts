@@ -3,8 +3,9 @@ import type { Role } from '../access/permissions';
 /**
  * What happens in an organisation's life, in its stream `organisation-<orgId>.<orgId>`. The `type`
  * strings are stored forever: never rename one; change a shape by adding a schema version and an
- * upcaster. Users' credentials and profiles are not here: secrets and personal details do not
- * belong in an immutable log.
+ * upcaster. A member's email and display name are here (payloads are encrypted at rest, and a user's
+ * details can be shredded with their key); passwords never are: credentials live in the `users`
+ * table, and an API key's secret only as a SHA-256 hash of 256 random bits.
  */
 export type OrganisationEvent =
   | {
@@ -20,7 +21,17 @@ export type OrganisationEvent =
   | {
       readonly type: 'UserAdded';
       readonly schemaVersion: 1;
-      readonly data: { readonly userId: string; readonly role: Role };
+      readonly data: {
+        readonly userId: string;
+        readonly email: string;
+        readonly name: string;
+        readonly role: Role;
+      };
+    }
+  | {
+      readonly type: 'UserRenamed';
+      readonly schemaVersion: 1;
+      readonly data: { readonly userId: string; readonly name: string };
     }
   | {
       readonly type: 'UserRoleChanged';
@@ -46,6 +57,8 @@ export type OrganisationEvent =
         readonly role: Role;
         readonly createdBy: string;
         readonly expiresAt: string | null;
+        /** Hex SHA-256 of the secret, which is shown once and stored nowhere else. */
+        readonly secretHash: string;
       };
     }
   | {

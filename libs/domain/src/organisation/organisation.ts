@@ -10,6 +10,8 @@ import { DomainError, forbidden } from '../shared/domain-error';
 import type { OrganisationEvent } from './organisation.events';
 
 export interface Member {
+  readonly email: string;
+  readonly name: string;
   readonly role: Role;
   readonly active: boolean;
 }
@@ -19,6 +21,7 @@ export interface ApiKey {
   readonly role: Role;
   readonly createdBy: string;
   readonly expiresAt: string | null;
+  readonly secretHash: string;
   readonly revoked: boolean;
 }
 
@@ -55,9 +58,16 @@ export function evolveOrganisation(
       return {
         ...state,
         members: withEntry(state.members, event.data.userId, {
+          email: event.data.email,
+          name: event.data.name,
           role: event.data.role,
           active: true,
         }),
+      };
+    case 'UserRenamed':
+      return {
+        ...state,
+        members: update(state.members, event.data.userId, (m) => ({ ...m, name: event.data.name })),
       };
     case 'UserRoleChanged':
       return {
@@ -75,7 +85,7 @@ export function evolveOrganisation(
         members: update(state.members, event.data.userId, (m) => ({ ...m, active: true })),
       };
     case 'ApiKeyIssued': {
-      const { apiKeyId, name, role, createdBy, expiresAt } = event.data;
+      const { apiKeyId, name, role, createdBy, expiresAt, secretHash } = event.data;
       return {
         ...state,
         apiKeys: withEntry(state.apiKeys, apiKeyId, {
@@ -83,6 +93,7 @@ export function evolveOrganisation(
           role,
           createdBy,
           expiresAt,
+          secretHash,
           revoked: false,
         }),
       };
@@ -114,9 +125,18 @@ export type OrganisationCommand =
       readonly organisationId: string;
       readonly name: string;
       readonly ownerUserId: string;
+      readonly ownerEmail: string;
+      readonly ownerName: string;
     }
   | { readonly type: 'RenameOrganisation'; readonly name: string }
-  | { readonly type: 'AddUser'; readonly userId: string; readonly role: Role }
+  | {
+      readonly type: 'AddUser';
+      readonly userId: string;
+      readonly email: string;
+      readonly name: string;
+      readonly role: Role;
+    }
+  | { readonly type: 'RenameUser'; readonly userId: string; readonly name: string }
   | { readonly type: 'ChangeUserRole'; readonly userId: string; readonly role: Role }
   | { readonly type: 'DeactivateUser'; readonly userId: string }
   | { readonly type: 'ReactivateUser'; readonly userId: string }
@@ -126,6 +146,7 @@ export type OrganisationCommand =
       readonly name: string;
       readonly role: Role;
       readonly expiresAt: string | null;
+      readonly secretHash: string;
     }
   | { readonly type: 'RevokeApiKey'; readonly apiKeyId: string };
 
@@ -184,6 +205,18 @@ function member(state: Active, userId: string): Member {
 }
 
 const NAME = /^\S(?:.{0,198}\S)?$/su;
+// Deliberately loose (the API normalises and validates addresses before they get here): one @, no
+// spaces, lower case, at most 254 characters.
+const EMAIL = /^[^\s@A-Z]{1,64}@[^\s@A-Z]{1,189}$/u;
+const SECRET_HASH = /^[0-9a-f]{64}$/u;
+
+function validName(name: string, what: string): void {
+  if (!NAME.test(name)) throw new DomainError('VALIDATION_FAILED', `${what} is 1–200 characters`);
+}
+
+function validEmail(email: string): void {
+  if (!EMAIL.test(email)) throw new DomainError('VALIDATION_FAILED', 'Not a normalised email');
+}
 
 /**
  * Decides what a command means for the organisation: the events to append, or a refusal. The
@@ -198,15 +231,25 @@ export function decideOrganisation(
     if (state.status !== 'none')
       throw new DomainError('ALREADY_EXISTS', 'The organisation exists already');
     if (context.actor.type !== 'system') throw forbidden('Organisations are created by operators');
-    if (!NAME.test(command.name))
-      throw new DomainError('VALIDATION_FAILED', 'A name is 1–200 characters');
+    validName(command.name, 'A name');
+    validName(command.ownerName, 'A user’s name');
+    validEmail(command.ownerEmail);
     return [
       {
         type: 'OrganisationCreated',
         schemaVersion: 1,
         data: { organisationId: command.organisationId, name: command.name },
       },
-      { type: 'UserAdded', schemaVersion: 1, data: { userId: command.ownerUserId, role: 'owner' } },
+      {
+        type: 'UserAdded',
+        schemaVersion: 1,
+        data: {
+          userId: command.ownerUserId,
+          email: command.ownerEmail,
+          name: command.ownerName,
+          role: 'owner',
+        },
+      },
     ];
   }
   if (state.status !== 'active') throw new DomainError('NOT_FOUND', 'No such organisation');
@@ -216,8 +259,7 @@ export function decideOrganisation(
       const role = requirePermission(state, context, 'users:manage');
       if (role !== 'system' && role !== 'owner')
         throw forbidden('Only an owner renames the organisation');
-      if (!NAME.test(command.name))
-        throw new DomainError('VALIDATION_FAILED', 'A name is 1–200 characters');
+      validName(command.name, 'A name');
       if (command.name === state.name) return [];
       return [{ type: 'OrganisationRenamed', schemaVersion: 1, data: { name: command.name } }];
     }
@@ -225,13 +267,29 @@ export function decideOrganisation(
       const role = requirePermission(state, context, 'users:manage');
       if (role !== 'system' && !mayAssignRole(role, undefined, command.role))
         throw forbidden('Only an owner grants owner');
-      if (state.members.has(command.userId))
-        throw new DomainError('MEMBER_EXISTS', 'Already a member of this organisation');
+      validName(command.name, 'A user’s name');
+      validEmail(command.email);
+      for (const [id, m] of state.members) {
+        if (id === command.userId || m.email === command.email)
+          throw new DomainError('MEMBER_EXISTS', 'Already a member of this organisation');
+      }
+      const { userId, email, name } = command;
+      return [
+        { type: 'UserAdded', schemaVersion: 1, data: { userId, email, name, role: command.role } },
+      ];
+    }
+    case 'RenameUser': {
+      const role = requirePermission(state, context, 'users:manage');
+      const target = member(state, command.userId);
+      if (role !== 'system' && target.role === 'owner' && role !== 'owner')
+        throw forbidden('Only an owner renames an owner');
+      validName(command.name, 'A user’s name');
+      if (target.name === command.name) return [];
       return [
         {
-          type: 'UserAdded',
+          type: 'UserRenamed',
           schemaVersion: 1,
-          data: { userId: command.userId, role: command.role },
+          data: { userId: command.userId, name: command.name },
         },
       ];
     }
@@ -277,8 +335,9 @@ export function decideOrganisation(
         throw forbidden('API keys are issued by users');
       if (!roleWithin(command.role, role))
         throw forbidden('A key never exceeds its creator’s role');
-      if (!NAME.test(command.name))
-        throw new DomainError('VALIDATION_FAILED', 'A name is 1–200 characters');
+      validName(command.name, 'A name');
+      if (!SECRET_HASH.test(command.secretHash))
+        throw new DomainError('VALIDATION_FAILED', 'secretHash is a hex SHA-256');
       if (command.expiresAt !== null && !(Date.parse(command.expiresAt) > context.now.getTime())) {
         throw new DomainError('VALIDATION_FAILED', 'expiresAt must be in the future');
       }
@@ -294,6 +353,7 @@ export function decideOrganisation(
             role: command.role,
             createdBy: context.actor.id,
             expiresAt: command.expiresAt,
+            secretHash: command.secretHash,
           },
         },
       ];

@@ -1,0 +1,24 @@
+import type { Actor, Permission, Role } from '@beecastle/domain';
+
+/**
+ * Who is calling, as the guard chain established it from a verified credential. The organisation
+ * comes from here and nowhere else: never from a header, the path, the query or the body.
+ */
+export interface AuthContext {
+  readonly organisationId: string;
+  /** The actor recorded on every change: the user, or the API key itself. */
+  readonly actor: Actor & { readonly type: 'user' | 'api_key' };
+  /** The live role in this organisation (for a key: its role, capped by its creator's). */
+  readonly role: Role;
+  readonly permissions: readonly Permission[];
+  /** The signed-in user, or the key's creator. */
+  readonly userId: string;
+  readonly apiKeyId?: string;
+  /** The sign-in session behind an access token; absent for API keys. */
+  readonly sessionId?: string;
+}
+
+/** Express's request after authentication: passport puts the strategy's answer on `user`. */
+export interface AuthenticatedRequest {
+  user?: AuthContext;
+}
