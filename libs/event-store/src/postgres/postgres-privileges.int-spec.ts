@@ -10,6 +10,7 @@ import {
 } from '../errors';
 import { GENESIS_HASH } from '../hash-chain';
 import { usePostgresTestStore } from './testing/postgres-test-store';
+import { verifyEventLog } from './verify-event-log';
 
 /** What the application role may and may not do to the log, and what the database itself refuses. */
 describe('PostgreSQL event log guards', () => {
@@ -283,6 +284,27 @@ describe('PostgreSQL event log guards', () => {
         expect(error).toMatchObject({ stream, expected: 'any', actual: 2n });
       });
       expect(await countRows('events', organisationId)).toBe(3);
+    });
+  });
+
+  describe('the stream heads', () => {
+    // The append functions keep the head themselves and the trigger skips their rows, except in
+    // the owner's own session, where the trigger keeps it and the functions leave it alone.
+    it('follow appends made through the functions by the application and by the owner', async () => {
+      const { organisationId, stream } = await seededStream();
+      const [event] = newEvents(organisationId, 1);
+      await t.db.owner.query(
+        `SELECT append_event($1, $2, 'exact', 1, $3, $4, 1::smallint, $5, $6, 'user-1', NULL)`,
+        [stream, organisationId, event.eventId, event.type, event.data, encodeMetadata(event)],
+      );
+      await t.store.appendToStream(stream, newEvents(organisationId, 2), { expectedRevision: 2n });
+
+      const { rows } = await t.db.owner.query<{ last_revision: string }>(
+        'SELECT last_revision FROM streams WHERE stream_id = $1',
+        [stream],
+      );
+      expect(rows).toEqual([{ last_revision: '4' }]);
+      expect(await verifyEventLog(t.db.app, { organisationId })).toMatchObject({ ok: true });
     });
   });
 
