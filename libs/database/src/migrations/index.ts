@@ -2,6 +2,7 @@ import type { MigrationInterface } from 'typeorm';
 import { EventLog1764000000001 } from './1764000000001-EventLog';
 import { ProjectionCheckpoints1764000000002 } from './1764000000002-ProjectionCheckpoints';
 import { Identity1764000000003 } from './1764000000003-Identity';
+import { Authentication1764000000004 } from './1764000000004-Authentication';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -11,4 +12,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   EventLog1764000000001,
   ProjectionCheckpoints1764000000002,
   Identity1764000000003,
+  Authentication1764000000004,
 ];
