@@ -3,3 +3,5 @@ export * from './projection';
 export * from './projection-runner';
 export * from './projections';
 export * from './projector';
+export * from './access';
+export * from './checkpoint-wait';

@@ -1,4 +1,5 @@
+import { AccessProjection } from './access/access.projection';
 import type { Projection } from './projection';
 
 /** The read models the projector maintains. Each is added here as its use cases land. */
-export const PROJECTIONS: readonly Projection[] = [];
+export const PROJECTIONS: readonly Projection[] = [new AccessProjection()];

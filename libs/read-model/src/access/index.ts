@@ -1,0 +1,2 @@
+export * from './access.projection';
+export * from './organisation-event-codec';
