@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryResult } from 'pg';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 
@@ -6,7 +6,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
  * Runs `work` in one transaction whose organisation is `organisationId`: row-level security then
  * admits that organisation's rows and no other's. The setting is transaction-local
  * (`set_config(..., true)`), so it ends with COMMIT or ROLLBACK and a pooled connection never
- * carries it into someone else's request. Any error rolls the whole transaction back.
+ * carries it into someone else's request. Any error rolls the whole transaction back; so does a
+ * change of the organisation inside `work` (which is refused), and a transaction `work` left
+ * aborted is reported as the error it is rather than quietly not committed.
  */
 export async function withOrganisation<T>(
   pool: Pool,
@@ -28,28 +30,50 @@ export async function asSignedInUser<T>(
   return inTransaction(pool, { 'app.user_id': userId }, work);
 }
 
-type ScopeSetting = 'app.org_id' | 'app.user_id';
+interface Scope {
+  readonly 'app.org_id': string;
+  readonly 'app.user_id': string;
+}
 
 async function inTransaction<T>(
   pool: Pool,
-  settings: Partial<Record<ScopeSetting, string>>,
+  settings: Partial<Scope>,
   work: (client: PoolClient) => Promise<T>,
 ): Promise<T> {
-  const entries = Object.entries(settings);
-  for (const [, value] of entries) {
+  for (const value of Object.values(settings)) {
     // Checked here as well as by the ::uuid cast in app_org_id(): a bad value must fail before
-    // any query, not become a policy that silently matches nothing.
+    // any query, not become a policy that silently matches nothing. It also makes the values safe
+    // to write into the SQL below, which saves the round trips that bind parameters would cost.
     if (!UUID.test(value)) throw new Error('An organisation or user id is a lower-case UUID');
   }
+  // Both settings, always: the one not chosen is '' (unset) for this transaction whatever the
+  // session holds.
+  const org = settings['app.org_id'] ?? '';
+  const user = settings['app.user_id'] ?? '';
+  const scope = `set_config('app.org_id', '${org}', true), set_config('app.user_id', '${user}', true)`;
+  // Before COMMIT, in COMMIT's round trip: refuse a transaction whose scope was changed inside it
+  // (SET app.org_id, set_config(..., false), or work that ended the transaction itself), then
+  // clear any session-level value so that a SET to the same organisation cannot outlive COMMIT on
+  // a pooled connection, and put the transaction's own back for deferred triggers. A transaction
+  // left aborted by a caught error fails here too, instead of COMMIT quietly rolling it back.
+  const commit = `
+    DO $$ BEGIN
+      IF current_setting('app.org_id', true) IS DISTINCT FROM '${org}'
+         OR current_setting('app.user_id', true) IS DISTINCT FROM '${user}' THEN
+        RAISE EXCEPTION 'app.org_id or app.user_id was changed inside an organisation-scoped transaction'
+          USING ERRCODE = '42501';
+      END IF;
+      PERFORM set_config('app.org_id', '', false), set_config('app.user_id', '', false);
+      PERFORM ${scope};
+    END $$;
+    COMMIT`;
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query('BEGIN');
-    for (const [name, value] of entries) {
-      await client.query('SELECT set_config($1, $2, true)', [name, value]);
-    }
+    await client.query(`BEGIN; SELECT ${scope}`);
     const result = await work(client);
-    await client.query('COMMIT');
+    const outcome = (await client.query(commit)) as unknown as QueryResult[];
+    if (outcome.at(-1)?.command !== 'COMMIT') throw new Error('The transaction was rolled back');
     return result;
   } catch (error) {
     await client.query('ROLLBACK').catch((rollbackError: unknown) => {
