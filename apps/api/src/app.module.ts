@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { Logger } from 'pino';
+import { AuthModule } from './auth/auth.module';
 import { DatabaseModule } from './database/database.module';
 import { EventStoreModule } from './event-store/event-store.module';
 import { HealthModule } from './health/health.module';
@@ -21,6 +22,7 @@ export class AppModule {
         DatabaseModule.register(options.databaseUrl),
         EventStoreModule,
         HealthModule,
+        AuthModule,
       ],
     };
   }

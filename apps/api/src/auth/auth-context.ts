@@ -16,6 +16,14 @@ export interface AuthContext {
   readonly apiKeyId?: string;
   /** The sign-in session behind an access token; absent for API keys. */
   readonly sessionId?: string;
+  /** Names as the database had them when the credential was checked (what `GET /v1/me` shows). */
+  readonly profile?: AuthProfile;
+}
+
+export interface AuthProfile {
+  readonly user: { readonly id: string; readonly email: string; readonly name: string };
+  readonly organisation: { readonly id: string; readonly name: string };
+  readonly apiKey?: { readonly id: string; readonly name: string };
 }
 
 /** Express's request after authentication: passport puts the strategy's answer on `user`. */

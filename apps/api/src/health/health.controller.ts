@@ -1,7 +1,9 @@
 import { Controller, Get, Header } from '@nestjs/common';
+import { Public } from '../auth/auth.decorators';
 import { ReadinessService, type CheckStatus } from './readiness';
 import { ServiceNotReadyException } from './service-not-ready.exception';
 
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(private readonly readiness: ReadinessService) {}

@@ -1,0 +1,51 @@
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { PassportModule } from '@nestjs/passport';
+import { LoginThrottle, SessionStore, SigningKeyStore } from '@beecastle/auth';
+import type { Pool } from 'pg';
+import { APP_POOL } from '../database/database.module';
+import { ApiKeyUsageRecorder } from './api-keys/api-key-usage.recorder';
+import { AuthController } from './auth.controller';
+import { ApiKeyAuthGuard, AuthenticationGuard, JwtAuthGuard } from './authentication.guard';
+import { JwksController } from './jwks/jwks.controller';
+import { LoginService } from './login/login.service';
+import { LogoutService } from './logout/logout.service';
+import { MeController } from './me/me.controller';
+import { RefreshService } from './refresh/refresh.service';
+import { SigningKeysLifecycle } from './signing-keys/signing-keys.lifecycle';
+import { ApiKeyStrategy } from './strategies/api-key.strategy';
+import { JwtStrategy } from './strategies/jwt.strategy';
+
+/** Authentication for every route: the global guard, its two strategies, sign-in and sessions. */
+@Module({
+  imports: [PassportModule.register({ session: false })],
+  controllers: [AuthController, MeController, JwksController],
+  providers: [
+    {
+      provide: SigningKeyStore,
+      inject: [APP_POOL],
+      useFactory: (pool: Pool) => new SigningKeyStore(pool),
+    },
+    {
+      provide: SessionStore,
+      inject: [APP_POOL],
+      useFactory: (pool: Pool) => new SessionStore(pool),
+    },
+    {
+      provide: LoginThrottle,
+      inject: [APP_POOL],
+      useFactory: (pool: Pool) => new LoginThrottle(pool),
+    },
+    SigningKeysLifecycle,
+    ApiKeyUsageRecorder,
+    JwtStrategy,
+    ApiKeyStrategy,
+    JwtAuthGuard,
+    ApiKeyAuthGuard,
+    { provide: APP_GUARD, useClass: AuthenticationGuard },
+    LoginService,
+    RefreshService,
+    LogoutService,
+  ],
+})
+export class AuthModule {}

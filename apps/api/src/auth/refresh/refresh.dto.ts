@@ -1,0 +1,7 @@
+import { IsString, MaxLength } from 'class-validator';
+
+export class RefreshDto {
+  @IsString()
+  @MaxLength(256)
+  readonly refreshToken!: string;
+}

@@ -1,0 +1,57 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import { apiKeySecretMatches, lookUpApiKey, parseApiKey } from '@beecastle/auth';
+import { ROLE_PERMISSIONS, roleWithin } from '@beecastle/domain';
+import type { Request } from 'express';
+import { Strategy } from 'passport-custom';
+import type { Pool } from 'pg';
+import { APP_POOL } from '../../database/database.module';
+import { ApiKeyUsageRecorder } from '../api-keys/api-key-usage.recorder';
+import type { AuthContext } from '../auth-context';
+import { bearerCredential } from '../bearer-credential';
+
+export const API_KEY_STRATEGY = 'api-key';
+
+/**
+ * API keys (`bck_…`). The key names its organisation and id, so its row is read under that
+ * organisation's row-level security, in one round trip with its creator's live membership. It
+ * authenticates when the secret matches (constant time), it is neither revoked nor expired, and
+ * its creator is still an active member whose role still covers the key's: a key never outlives
+ * or outranks the person who made it.
+ */
+@Injectable()
+export class ApiKeyStrategy extends PassportStrategy(Strategy, API_KEY_STRATEGY) {
+  constructor(
+    @Inject(APP_POOL) private readonly pool: Pool,
+    private readonly usage: ApiKeyUsageRecorder,
+  ) {
+    super();
+  }
+
+  async validate(req: Request): Promise<AuthContext | null> {
+    const credential = bearerCredential(req);
+    const parsed = credential === undefined ? undefined : parseApiKey(credential);
+    if (!parsed) return null;
+    const { organisationId, apiKeyId } = parsed;
+    const key = await lookUpApiKey(this.pool, organisationId, apiKeyId);
+    if (!key || !apiKeySecretMatches(parsed, key.secretHash)) return null;
+    if (key.revoked || key.expired) return null;
+    const creator = key.creator;
+    if (!creator?.active || !roleWithin(key.role, creator.role)) return null;
+    this.usage.noteUse(organisationId, apiKeyId, key.lastUsedAt);
+    return {
+      organisationId,
+      // Changes made with a key are the key's: the actor is the key, not its creator.
+      actor: { type: 'api_key', id: apiKeyId },
+      role: key.role,
+      permissions: ROLE_PERMISSIONS[key.role],
+      userId: key.createdBy,
+      apiKeyId,
+      profile: {
+        user: { id: key.createdBy, email: creator.email, name: creator.name },
+        organisation: { id: organisationId, name: key.organisationName },
+        apiKey: { id: apiKeyId, name: key.name },
+      },
+    };
+  }
+}
