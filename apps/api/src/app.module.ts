@@ -5,6 +5,7 @@ import { DatabaseModule } from './database/database.module';
 import { EventStoreModule } from './event-store/event-store.module';
 import { HealthModule } from './health/health.module';
 import { LoggingModule } from './logging/logging.module';
+import { OrganisationsModule } from './organisations/organisations.module';
 
 export interface AppModuleOptions {
   /** The application role's connection string. */
@@ -23,6 +24,7 @@ export class AppModule {
         EventStoreModule,
         HealthModule,
         AuthModule,
+        OrganisationsModule,
       ],
     };
   }

@@ -1,0 +1,11 @@
+import { Command } from '@nestjs/cqrs';
+import type { CommandContext } from '../command-context';
+
+export class DeactivateUserCommand extends Command<void> {
+  constructor(
+    readonly context: CommandContext,
+    readonly userId: string,
+  ) {
+    super();
+  }
+}
