@@ -14,7 +14,8 @@ import { unauthorised } from './unauthorised';
 
 /** A strategy's refusal becomes the one generic 401; its errors (the database down) stay errors. */
 function generic401<TUser>(err: unknown, user: TUser | false | null | undefined): TUser {
-  if (err) throw err instanceof Error ? err : new Error(String(err));
+  if (err instanceof Error) throw err;
+  if (err) throw new Error('Authentication strategy failed');
   if (!user) throw unauthorised();
   return user;
 }
