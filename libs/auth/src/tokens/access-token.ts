@@ -1,6 +1,6 @@
 import { randomUUID, type KeyObject } from 'node:crypto';
 import { AUTH_SETTINGS } from '@beecastle/config';
-import jwt, { type VerifyOptions } from 'jsonwebtoken';
+import jwt from 'jsonwebtoken';
 import type { ActiveSigningKey } from '../signing-keys/signing-key-store';
 
 /** What an access token says: who (sub), in which organisation (org), under which session (sid). */
@@ -32,7 +32,11 @@ export interface IssuedAccessToken {
  * `none` nor an HMAC keyed with the public key passes), the issuer and the audience. `exp` is
  * required separately (accessTokenClaims), because jsonwebtoken accepts a token without one.
  */
-export const ACCESS_TOKEN_VERIFY_OPTIONS: VerifyOptions & { algorithms: ['ES256'] } = {
+export const ACCESS_TOKEN_VERIFY_OPTIONS: {
+  readonly algorithms: ['ES256'];
+  readonly issuer: string;
+  readonly audience: string;
+} = {
   algorithms: ['ES256'],
   issuer: AUTH_SETTINGS.issuer,
   audience: AUTH_SETTINGS.audience,
