@@ -2,11 +2,14 @@ import { ConfigurationError, loadConfiguration, type Configuration } from '@beec
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { CliIo } from './cli-io';
 import { migrate } from './commands/migrate.command';
+import { orgCreate, type OrgCreateArguments } from './commands/org-create.command';
 import { verify } from './commands/verify.command';
 import { ExitCode } from './exit-codes';
 
 export type CliCommand =
-  { readonly name: 'migrate' } | { readonly name: 'verify'; readonly organisationId?: string };
+  | { readonly name: 'migrate' }
+  | { readonly name: 'verify'; readonly organisationId?: string }
+  | { readonly name: 'org:create'; readonly args: OrgCreateArguments };
 
 export type ParsedArguments =
   | { readonly kind: 'run'; readonly command: CliCommand }
@@ -58,6 +61,30 @@ export function parseArguments(args: readonly string[]): ParsedArguments {
       command = { name: 'verify', organisationId: options.org };
     });
 
+  program
+    .command('org:create')
+    .description('create an organisation and its first owner; prints its id and the owner’s')
+    .requiredOption('--name <name>', 'the organisation’s name (names need not be unique)')
+    .requiredOption(
+      '--owner-email <email>',
+      'the owner’s email (an existing account keeps its password)',
+    )
+    .requiredOption(
+      '--owner-password <password>',
+      'a new account’s password, or the existing one’s',
+    )
+    .option('--owner-name <name>', 'the owner’s display name (default: the email’s local part)')
+    .action(
+      (options: {
+        name: string;
+        ownerEmail: string;
+        ownerPassword: string;
+        ownerName?: string;
+      }) => {
+        command = { name: 'org:create', args: options };
+      },
+    );
+
   try {
     program.parse([...args], { from: 'user' });
   } catch (error) {
@@ -94,6 +121,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
         return await migrate(config, io);
       case 'verify':
         return await verify(config, parsed.command.organisationId, io);
+      case 'org:create':
+        return await orgCreate(config, parsed.command.args, io);
     }
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
