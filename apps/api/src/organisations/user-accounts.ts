@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { hashPassword, passwordProblem, verifyPassword } from '@beecastle/auth';
+import { hashPassword, normaliseEmail, passwordProblem, verifyPassword } from '@beecastle/auth';
 import { DomainError } from '@beecastle/domain';
 import { isEmail } from 'class-validator';
 import type { Pool } from 'pg';
@@ -19,9 +19,9 @@ const PASSWORD_PROBLEMS = {
   contains_email: 'The password contains the email address',
 } as const;
 
-/** Trimmed and lower-cased, then checked: the one spelling of an address everywhere. */
-export function normaliseEmail(email: string): string {
-  const normalised = email.trim().toLowerCase();
+/** Normalised as sign-in normalises it (trimmed, NFC, lower case), then checked. */
+export function validEmail(email: string): string {
+  const normalised = normaliseEmail(email);
   if (normalised.length > 254 || !isEmail(normalised)) {
     throw new DomainError('VALIDATION_FAILED', 'email is not a valid email address');
   }

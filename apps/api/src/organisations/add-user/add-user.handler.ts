@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { decideOrganisation, type OrganisationCommand } from '@beecastle/domain';
 import { OrganisationRepository } from '../organisation.repository';
-import { normaliseEmail, UserAccounts } from '../user-accounts';
+import { UserAccounts, validEmail } from '../user-accounts';
 import { AddUserCommand } from './add-user.command';
 
 @CommandHandler(AddUserCommand)
@@ -14,7 +14,7 @@ export class AddUserHandler implements ICommandHandler<AddUserCommand> {
 
   async execute(command: AddUserCommand): Promise<{ id: string }> {
     const { context, name, role, password } = command;
-    const email = normaliseEmail(command.email);
+    const email = validEmail(command.email);
     return this.organisations.change(context, async ({ state }, now) => {
       const add = (userId: string): OrganisationCommand => ({
         type: 'AddUser',

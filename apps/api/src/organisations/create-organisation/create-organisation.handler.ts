@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { decideOrganisation, DomainError, type OrganisationCommand } from '@beecastle/domain';
 import { OrganisationRepository } from '../organisation.repository';
-import { normaliseEmail, UserAccounts } from '../user-accounts';
+import { UserAccounts, validEmail } from '../user-accounts';
 import { CreateOrganisationCommand, type CreatedOrganisation } from './create-organisation.command';
 
 const PASSWORD_MISMATCH =
@@ -17,7 +17,7 @@ export class CreateOrganisationHandler implements ICommandHandler<CreateOrganisa
 
   async execute(command: CreateOrganisationCommand): Promise<CreatedOrganisation> {
     const organisationId = randomUUID();
-    const ownerEmail = normaliseEmail(command.ownerEmail);
+    const ownerEmail = validEmail(command.ownerEmail);
     const ownerName = command.ownerName ?? ownerEmail.split('@')[0];
     const context = { organisationId, actor: command.actor, correlationId: randomUUID() };
     return this.organisations.change(context, async ({ state }, now) => {
