@@ -78,7 +78,7 @@ describe('route inventory', () => {
   let markedPublic: Map<string, boolean>;
 
   beforeAll(() => {
-    registered = expressRoutes(t.api.app.getHttpAdapter().getInstance<Express>() as Express);
+    registered = expressRoutes(t.api.app.getHttpAdapter().getInstance() as Express);
     markedPublic = controllerRoutes(t.api.app.get(ModulesContainer));
   });
 

@@ -10,3 +10,5 @@ export * from './sessions/session-store';
 export * from './throttle/login-throttle';
 export * from './credentials/user-credentials';
 export * from './principals/principal-lookup';
+export * from './principals/batched-lookup';
+export * from './tokens/verified-token-cache';

@@ -11,6 +11,7 @@ import { JwksController } from './jwks/jwks.controller';
 import { LoginService } from './login/login.service';
 import { LogoutService } from './logout/logout.service';
 import { MeController } from './me/me.controller';
+import { PrincipalLookups } from './principal-lookups';
 import { RefreshService } from './refresh/refresh.service';
 import { SigningKeysLifecycle } from './signing-keys/signing-keys.lifecycle';
 import { ApiKeyStrategy } from './strategies/api-key.strategy';
@@ -38,6 +39,7 @@ import { JwtStrategy } from './strategies/jwt.strategy';
     },
     SigningKeysLifecycle,
     ApiKeyUsageRecorder,
+    PrincipalLookups,
     JwtStrategy,
     ApiKeyStrategy,
     JwtAuthGuard,

@@ -6,7 +6,7 @@ import {
   updateMembership,
   type SeededUser,
 } from '../../../../test/e2e/support/identity-fixture';
-import { lookUpSessionPrincipal } from '../principals/principal-lookup';
+import { lookUpSessionPrincipal, lookUpSessionPrincipals } from '../principals/principal-lookup';
 import { issueRefreshToken, parseRefreshToken } from './refresh-token';
 import { SessionStore } from './session-store';
 
@@ -185,6 +185,36 @@ describe('sessions and refresh tokens (PostgreSQL)', () => {
         ]),
       ),
     ).rejects.toThrow(/another organisation/);
+  });
+
+  it('a batch of lookups across organisations answers each from its own organisation only', async () => {
+    const mine = await sessions.start(member.organisationId, member.userId);
+    const stranger = await seedMember(db.app, 'admin', 'Other Ltd');
+    const theirs = await sessions.start(stranger.organisationId, stranger.userId);
+    const answers = await lookUpSessionPrincipals(db.app, [
+      { organisationId: member.organisationId, userId: member.userId, sessionId: mine.sessionId },
+      { organisationId: stranger.organisationId, userId: member.userId, sessionId: mine.sessionId },
+      {
+        organisationId: stranger.organisationId,
+        userId: stranger.userId,
+        sessionId: theirs.sessionId,
+      },
+      {
+        organisationId: member.organisationId,
+        userId: stranger.userId,
+        sessionId: theirs.sessionId,
+      },
+      { organisationId: member.organisationId, userId: member.userId, sessionId: mine.sessionId },
+    ]);
+    expect(answers.map((a) => a && [a.role, a.organisationName])).toEqual([
+      ['editor', 'Acme Ltd'],
+      undefined,
+      ['admin', 'Other Ltd'],
+      undefined,
+      ['editor', 'Acme Ltd'],
+    ]);
+    // The scope does not outlive the statement.
+    expect((await db.app.query('SELECT * FROM memberships')).rows).toEqual([]);
   });
 
   it('the principal carries the live role', async () => {

@@ -1,14 +1,13 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
-import { apiKeySecretMatches, lookUpApiKey, parseApiKey } from '@beecastle/auth';
+import { apiKeySecretMatches, parseApiKey } from '@beecastle/auth';
 import { ROLE_PERMISSIONS, roleWithin } from '@beecastle/domain';
 import type { Request } from 'express';
 import { Strategy } from 'passport-custom';
-import type { Pool } from 'pg';
-import { APP_POOL } from '../../database/database.module';
 import { ApiKeyUsageRecorder } from '../api-keys/api-key-usage.recorder';
 import type { AuthContext } from '../auth-context';
 import { bearerCredential } from '../bearer-credential';
+import { PrincipalLookups } from '../principal-lookups';
 
 export const API_KEY_STRATEGY = 'api-key';
 
@@ -22,7 +21,7 @@ export const API_KEY_STRATEGY = 'api-key';
 @Injectable()
 export class ApiKeyStrategy extends PassportStrategy(Strategy, API_KEY_STRATEGY) {
   constructor(
-    @Inject(APP_POOL) private readonly pool: Pool,
+    private readonly lookups: PrincipalLookups,
     private readonly usage: ApiKeyUsageRecorder,
   ) {
     super();
@@ -33,7 +32,7 @@ export class ApiKeyStrategy extends PassportStrategy(Strategy, API_KEY_STRATEGY)
     const parsed = credential === undefined ? undefined : parseApiKey(credential);
     if (!parsed) return null;
     const { organisationId, apiKeyId } = parsed;
-    const key = await lookUpApiKey(this.pool, organisationId, apiKeyId);
+    const key = await this.lookups.apiKey({ organisationId, apiKeyId });
     if (!key || !apiKeySecretMatches(parsed, key.secretHash)) return null;
     if (key.revoked || key.expired) return null;
     const creator = key.creator;

@@ -1,17 +1,16 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import {
   ACCESS_TOKEN_VERIFY_OPTIONS,
   accessTokenClaims,
   accessTokenKeyId,
-  lookUpSessionPrincipal,
   SigningKeyStore,
+  VerifiedTokenCache,
 } from '@beecastle/auth';
 import { ROLE_PERMISSIONS } from '@beecastle/domain';
 import { ExtractJwt, Strategy, type StrategyOptionsWithoutRequest } from 'passport-jwt';
-import type { Pool } from 'pg';
-import { APP_POOL } from '../../database/database.module';
 import type { AuthContext } from '../auth-context';
+import { PrincipalLookups } from '../principal-lookups';
 
 export const JWT_STRATEGY = 'jwt';
 
@@ -20,12 +19,15 @@ export const JWT_STRATEGY = 'jwt';
  * algorithm, issuer and audience, and expiry; validate() then requires `exp` and every claim, and
  * asks the database, in one round trip, whether the member is still active (with which role) and
  * the session still open. So a deactivation, role change or logout bites on the next request.
+ *
+ * Signatures already verified are remembered until the token expires (VerifiedTokenCache, through
+ * passport-jwt's verifier hook): the membership and session checks are never skipped.
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
   constructor(
     keys: SigningKeyStore,
-    @Inject(APP_POOL) private readonly pool: Pool,
+    private readonly lookups: PrincipalLookups,
   ) {
     const options: StrategyOptionsWithoutRequest = {
       jwtFromRequest: ExtractJwt.fromAuthHeaderAsBearerToken(),
@@ -42,12 +44,20 @@ export class JwtStrategy extends PassportStrategy(Strategy, JWT_STRATEGY) {
       },
     };
     super(options);
+    // passport-jwt verifies through this one replaceable function (the same jsonwebtoken call with
+    // the options above); there is one JWT strategy per process.
+    (Strategy as unknown as { JwtVerifier: unknown }).JwtVerifier =
+      new VerifiedTokenCache().verifier();
   }
 
   async validate(payload: unknown): Promise<AuthContext | null> {
     const claims = accessTokenClaims(payload);
     if (!claims) return null;
-    const principal = await lookUpSessionPrincipal(this.pool, claims.org, claims.sub, claims.sid);
+    const principal = await this.lookups.session({
+      organisationId: claims.org,
+      userId: claims.sub,
+      sessionId: claims.sid,
+    });
     if (!principal) return null;
     return {
       organisationId: claims.org,
