@@ -1,6 +1,7 @@
 import { ConfigurationError, loadConfiguration, type Configuration } from '@beecastle/config';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { CliIo } from './cli-io';
+import { keysRotateSigning } from './commands/keys-rotate-signing.command';
 import { migrate } from './commands/migrate.command';
 import { orgCreate, type OrgCreateArguments } from './commands/org-create.command';
 import { verify } from './commands/verify.command';
@@ -8,6 +9,7 @@ import { ExitCode } from './exit-codes';
 
 export type CliCommand =
   | { readonly name: 'migrate' }
+  | { readonly name: 'keys:rotate-signing' }
   | { readonly name: 'verify'; readonly organisationId?: string }
   | { readonly name: 'org:create'; readonly args: OrgCreateArguments };
 
@@ -85,6 +87,13 @@ export function parseArguments(args: readonly string[]): ParsedArguments {
       },
     );
 
+  program
+    .command('keys:rotate-signing')
+    .description('activate a new token signing key; tokens signed by the old one keep working')
+    .action(() => {
+      command = { name: 'keys:rotate-signing' };
+    });
+
   try {
     program.parse([...args], { from: 'user' });
   } catch (error) {
@@ -121,6 +130,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
         return await migrate(config, io);
       case 'verify':
         return await verify(config, parsed.command.organisationId, io);
+      case 'keys:rotate-signing':
+        return await keysRotateSigning(config, io);
       case 'org:create':
         return await orgCreate(config, parsed.command.args, io);
     }
