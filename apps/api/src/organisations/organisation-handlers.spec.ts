@@ -9,7 +9,11 @@ import {
   type NewEvent,
   type Position,
 } from '@beecastle/event-store';
-import { decodeOrganisationEvent, encodeOrganisationEventData } from '@beecastle/read-model';
+import {
+  decodeOrganisationEvent,
+  encodeOrganisationEventData,
+  ProjectionLagError,
+} from '@beecastle/read-model';
 import { ProblemException } from '../http/problem.exception';
 import { AccessProjectionWait } from './access-projection-wait';
 import type { CommandContext } from './command-context';
@@ -268,5 +272,24 @@ describe('organisation command handlers (in-memory log)', () => {
     expect(error).toBeInstanceOf(ProblemException);
     expect((error as ProblemException).status).toBe(409);
     expect((await history()).map((e) => e.type)).not.toContain('UserDeactivated');
+  });
+
+  it('answers 503, not "done", when the read model does not catch up in time', async () => {
+    const lagging = new (class extends AccessProjectionWait {
+      until(position: Position): Promise<void> {
+        return Promise.reject(new ProjectionLagError('access', position, undefined, 10));
+      }
+    })();
+    const error = await new DeactivateUserHandler(new OrganisationRepository(store, lagging))
+      .execute(new DeactivateUserCommand(as(ids.owner), ids.editor))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(ProblemException);
+    expect((error as ProblemException).status).toBe(503);
+    // The event is in the log all the same: the answer says so.
+    expect((await history()).map((e) => e.type)).toContain('UserDeactivated');
+    expect(store.appends).toBe(1);
   });
 });

@@ -14,7 +14,11 @@ import {
   type ExpectedRevision,
   type NewEvent,
 } from '@beecastle/event-store';
-import { decodeOrganisationEvent, encodeOrganisationEventData } from '@beecastle/read-model';
+import {
+  decodeOrganisationEvent,
+  encodeOrganisationEventData,
+  ProjectionLagError,
+} from '@beecastle/read-model';
 import { EVENT_STORE } from '../event-store/event-store.module';
 import { ProblemException } from '../http/problem.exception';
 import { AccessProjectionWait } from './access-projection-wait';
@@ -81,7 +85,17 @@ export class OrganisationRepository {
           events.map((event) => toNewEvent(event, context)),
           { expectedRevision: organisation.revision },
         );
-        await this.accessProjection.until(appended.position);
+        await this.accessProjection.until(appended.position).catch((error: unknown) => {
+          if (!(error instanceof ProjectionLagError)) throw error;
+          // Recorded, but not yet visible: say so rather than answer "done" or a bare 500.
+          throw new ProblemException(
+            503,
+            'READ_MODEL_BEHIND',
+            'The change was recorded but is not visible yet; it will be once the projector catches up.',
+            {},
+            { 'Retry-After': '1' },
+          );
+        });
         return result;
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError)) throw error;
