@@ -31,6 +31,7 @@ describe('request log', () => {
       pid: expect.any(Number),
       hostname: expect.any(String),
       requestId,
+      at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       clientIp: '127.0.0.1',
       method: 'GET',
       route: '/health/live',

@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type { Logger } from 'pino';
+import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { DatabaseModule } from './database/database.module';
 import { EventStoreModule } from './event-store/event-store.module';
@@ -25,6 +26,7 @@ export class AppModule {
         HealthModule,
         AuthModule,
         OrganisationsModule,
+        AuditModule,
       ],
     };
   }

@@ -1,4 +1,5 @@
 import type { ServerOptions } from 'node:https';
+import { RequestLogWriter } from '@beecastle/audit';
 import type { Configuration } from '@beecastle/config';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -53,7 +54,7 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
   // Order matters: the id first so that every answer carries it, then the log (which must see
   // rejected requests too), the headers, and only then the body checks.
   app.use(requestIdMiddleware);
-  app.use(requestLoggingMiddleware(logger));
+  app.use(requestLoggingMiddleware(logger, app.get(RequestLogWriter)));
   app.useSecurityHeaders(SECURITY_HEADERS);
   app.use(requireJsonBody);
   app.use(jsonBodyParser());

@@ -1,22 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Request, RequestHandler } from 'express';
+import { performance } from 'node:perf_hooks';
+import {
+  normaliseClientIp,
+  uuidOrUndefined,
+  type RequestLogEntry,
+  type RequestLogSink,
+} from '@beecastle/audit';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
+import type { AuthenticatedRequest } from '../auth/auth-context';
 
-/**
- * The request log record (ARCHITECTURE §6): one line per request, rejected ones included. It is
- * built field by field, so headers (Authorization, cookies), query strings and bodies cannot leak
- * into it. User, organisation and API key join it once authentication exists.
- */
-export interface RequestLogRecord {
-  readonly clientIp: string | undefined;
-  readonly method: string | undefined;
-  /** The matched route template (`/v1/contacts/:id`); absent when no route matched. */
-  readonly route: string | undefined;
-  readonly path: string;
-  readonly status: number;
-  readonly latencyMs: number;
+/** When a request arrived, kept beside it (not on it: nothing else should read or change it). */
+interface Arrival {
+  readonly at: Date;
+  readonly startedMs: number;
 }
+const arrivals = new WeakMap<IncomingMessage, Arrival>();
 
 function pathOf(req: IncomingMessage): string {
   const url = (req as Request).originalUrl ?? req.url ?? '';
@@ -29,39 +29,86 @@ function routeOf(req: IncomingMessage): string | undefined {
   return typeof route?.path === 'string' ? route.path : undefined;
 }
 
-export function requestLogRecord(
+/**
+ * The request log record (ARCHITECTURE §6), built field by field from what the server decided:
+ * headers (Authorization, cookies), query strings and bodies cannot leak into it. Who called comes
+ * only from the AuthContext the guard verified; a request that never got one (public, or refused
+ * before or by authentication) belongs to no organisation. For an API key the key is the actor,
+ * so the record names the key and no user.
+ */
+export function requestLogEntry(
   req: IncomingMessage,
   res: ServerResponse,
-  latencyMs: number,
-): RequestLogRecord {
+  now: { readonly date: Date; readonly ms: number } = { date: new Date(), ms: performance.now() },
+): RequestLogEntry {
+  const arrival = arrivals.get(req);
+  const auth = (req as IncomingMessage & AuthenticatedRequest).user;
+  const organisationId = uuidOrUndefined(auth?.organisationId);
   return {
+    at: arrival?.at ?? now.date,
+    requestId: typeof req.id === 'string' ? req.id : 'unknown',
     // Express's req.ip honours X-Forwarded-For only from the configured trusted proxies.
-    clientIp: (req as Request).ip ?? req.socket?.remoteAddress,
-    method: req.method,
+    clientIp: normaliseClientIp((req as Request).ip ?? req.socket?.remoteAddress),
+    method: req.method ?? 'UNKNOWN',
     route: routeOf(req),
-    path: pathOf(req),
     status: res.statusCode,
-    latencyMs,
+    latencyMs: arrival ? Math.round((now.ms - arrival.startedMs) * 1000) / 1000 : 0,
+    organisationId,
+    userId:
+      organisationId && auth?.actor.type === 'user' ? uuidOrUndefined(auth.userId) : undefined,
+    apiKeyId: organisationId ? uuidOrUndefined(auth?.apiKeyId) : undefined,
   };
 }
 
-export function requestLoggingMiddleware(logger: Logger): RequestHandler {
+/** The stdout line's fields (the request id comes from pino-http's binding); absent ones omitted. */
+function logFields(entry: RequestLogEntry, path: string): Record<string, unknown> {
+  return {
+    at: entry.at.toISOString(),
+    clientIp: entry.clientIp,
+    method: entry.method,
+    route: entry.route,
+    path,
+    status: entry.status,
+    latencyMs: entry.latencyMs,
+    organisationId: entry.organisationId,
+    userId: entry.userId,
+    apiKeyId: entry.apiKeyId,
+  };
+}
+
+/**
+ * One record per request, rejected ones included: a JSON line on stdout (pino-http, which calls
+ * the success or error object builder exactly once per response, whatever the log level) and the
+ * same record handed to `sink`, the database writer, which only buffers it.
+ */
+export function requestLoggingMiddleware(logger: Logger, sink?: RequestLogSink): RequestHandler {
+  const complete = (req: IncomingMessage, res: ServerResponse): Record<string, unknown> => {
+    const entry = requestLogEntry(req, res);
+    try {
+      sink?.record(entry);
+    } catch (error) {
+      // This runs in the response's 'finish' handler: a throw here would take the process down.
+      logger.error({ error: String(error) }, 'request log: the sink refused a record');
+    }
+    return logFields(entry, pathOf(req));
+  };
   const handler = pinoHttp({
     logger,
     // The request-id middleware ran first; this is only a fallback.
     genReqId: (req) => req.id,
-    customAttributeKeys: { reqId: 'requestId', responseTime: 'latencyMs' },
+    customAttributeKeys: { reqId: 'requestId' },
     // Bind only the request id to req.log: never the raw request with its headers.
     quietReqLogger: true,
     quietResLogger: true,
     customLogLevel: (_req, res, err) =>
       err !== undefined || res.statusCode >= 500 ? 'error' : 'info',
-    customSuccessObject: (req, res, val: { latencyMs: number }) =>
-      requestLogRecord(req, res, val.latencyMs),
-    customErrorObject: (req, res, _err, val: { latencyMs: number }) =>
-      requestLogRecord(req, res, val.latencyMs),
+    customSuccessObject: (req, res) => complete(req, res),
+    customErrorObject: (req, res) => complete(req, res),
     customSuccessMessage: () => 'request',
     customErrorMessage: () => 'request',
   });
-  return handler;
+  return (req: Request, res: Response, next: NextFunction) => {
+    arrivals.set(req, { at: new Date(), startedMs: performance.now() });
+    handler(req, res, next);
+  };
 }

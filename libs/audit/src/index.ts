@@ -1,0 +1,3 @@
+export * from './request-log-entry';
+export * from './request-log-writer';
+export * from './request-log-query';
