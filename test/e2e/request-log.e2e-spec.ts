@@ -343,6 +343,11 @@ describe('request log of signed-in organisations', () => {
       `?ip=127.0.0.1&userId=${viewer.id}&from=${encodeURIComponent(since)}`,
     );
     expect((local.json() as { items: unknown[] }).items).toHaveLength(6);
+    const mapped = await requests(
+      auditor,
+      `?ip=${encodeURIComponent('::ffff:127.0.0.1')}&userId=${viewer.id}&from=${encodeURIComponent(since)}`,
+    );
+    expect(mapped.json()).toEqual(local.json());
     const before = await requests(auditor, `?userId=${viewer.id}&to=${encodeURIComponent(since)}`);
     expect(
       (before.json() as { items: { requestId: string }[] }).items.map((i) => i.requestId),

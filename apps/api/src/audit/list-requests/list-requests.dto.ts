@@ -1,4 +1,4 @@
-import type { RequestLogFilter } from '@beecastle/audit';
+import { normaliseClientIp, type RequestLogFilter } from '@beecastle/audit';
 import { IsIP, IsOptional, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
 
 // A full timestamp with its offset: a bare date or local time would be read in the server's zone.
@@ -59,7 +59,8 @@ export function requestLogQueryOf(
   return {
     filter: {
       userId: query.userId?.toLowerCase(),
-      ip: query.ip,
+      // Stored as the writer stores it: an IPv4-mapped IPv6 address as plain IPv4.
+      ip: normaliseClientIp(query.ip),
       status: query.status === undefined ? undefined : Number(query.status),
       from,
       to,
