@@ -4,3 +4,4 @@ export * from './migrate';
 export * from './organisation-scope';
 export * from './pool';
 export * from './provision';
+export * from './transaction';

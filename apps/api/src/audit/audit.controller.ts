@@ -5,7 +5,7 @@ import { CurrentAuth, RequirePermission } from '../auth/auth.decorators';
 import { ProblemException } from '../http/problem.exception';
 import { ListRequestsDto, requestLogQueryOf } from './list-requests/list-requests.dto';
 import { ListRequestsQuery } from './list-requests/list-requests.query';
-import { queryValidation } from './query-validation';
+import { queryValidation } from '../http/validation';
 
 const DEFAULT_LIMIT = 50;
 

@@ -9,7 +9,7 @@ import { LogoutService } from './logout/logout.service';
 import { RefreshDto } from './refresh/refresh.dto';
 import { RefreshService } from './refresh/refresh.service';
 import type { TokenResponse } from './token-response';
-import { authBodyValidation } from './validation.pipe';
+import { bodyValidation } from '../http/validation';
 
 @Controller('v1/auth')
 export class AuthController {
@@ -23,7 +23,7 @@ export class AuthController {
   @Post('token')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  token(@Body(authBodyValidation) body: LoginDto, @Req() req: Request): Promise<TokenResponse> {
+  token(@Body(bodyValidation) body: LoginDto, @Req() req: Request): Promise<TokenResponse> {
     return this.loginService.login(body, clientIp(req));
   }
 
@@ -31,7 +31,7 @@ export class AuthController {
   @Post('refresh')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  refresh(@Body(authBodyValidation) body: RefreshDto): Promise<TokenResponse> {
+  refresh(@Body(bodyValidation) body: RefreshDto): Promise<TokenResponse> {
     return this.refreshService.refresh(body.refreshToken);
   }
 

@@ -6,7 +6,7 @@ import { commandContext } from './command-context';
 import { IssueApiKeyCommand } from './issue-api-key/issue-api-key.command';
 import { IssueApiKeyDto } from './issue-api-key/issue-api-key.dto';
 import { ListApiKeysQuery } from './list-api-keys/list-api-keys.query';
-import { bodyValidation, ParseIdPipe } from './request-validation';
+import { bodyValidation, ParseIdPipe } from '../http/validation';
 import { CurrentRequestOrigin, type RequestOrigin } from './request-origin.decorator';
 import { RevokeApiKeyCommand } from './revoke-api-key/revoke-api-key.command';
 

@@ -8,7 +8,7 @@ import { commandContext } from './command-context';
 import { DeactivateUserCommand } from './deactivate-user/deactivate-user.command';
 import { ListUsersQuery } from './list-users/list-users.query';
 import { ReactivateUserCommand } from './reactivate-user/reactivate-user.command';
-import { bodyValidation, ParseIdPipe } from './request-validation';
+import { bodyValidation, ParseIdPipe } from '../http/validation';
 import { CurrentRequestOrigin, type RequestOrigin } from './request-origin.decorator';
 import { UpdateUserCommand } from './update-user/update-user.command';
 import { UpdateUserDto } from './update-user/update-user.dto';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { PLATFORM_ORGANISATION_ID, type PlatformEvent } from '@beecastle/domain';
 import { streamName, type EventStore, type NewEvent } from '@beecastle/event-store';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
+import { inTransaction } from '@beecastle/database';
 import { generateSigningKey, SIGNING_ALGORITHM } from './signing-key';
 
 /** Where signing-key changes are recorded: the platform's stream, not any organisation's. */
@@ -100,22 +101,4 @@ async function recordRotation(
     },
   };
   await events.appendToStream(SIGNING_KEYS_STREAM, [recorded], { expectedRevision: 'any' });
-}
-
-async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
-    throw error;
-  } finally {
-    client.release(broken);
-  }
 }
