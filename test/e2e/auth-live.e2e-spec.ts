@@ -51,7 +51,9 @@ describe('authentication with live organisations', () => {
 
     const reactivated = await http().send('POST', `/v1/users/${editor.id}/reactivate`, owner);
     expect(reactivated.status).toBe(204);
-    // The old session was not revoked, only refused while the member was inactive.
-    expect((await meOf(editor)).status).toBe(200);
+    // Deactivation ended the old session: reactivation does not bring its tokens back.
+    expect((await meOf(editor)).status).toBe(401);
+    const again = await http().signIn(editor, created.organisationId);
+    expect((await meOf(again)).json()).toMatchObject({ role: 'viewer' });
   });
 });

@@ -352,7 +352,7 @@ describe('users: GET/POST /v1/users, PATCH /v1/users/{id}, deactivate and reacti
   });
 
   describe('changes bite on the very next request', () => {
-    it('a deactivated user’s token fails at once, and works again once reactivated', async () => {
+    it('a deactivated user’s token fails at once and stays dead; reactivated, they sign in again', async () => {
       const member = await http().addMember(cast.owner, cast.organisationId, 'editor');
       expect((await http().send('GET', '/v1/me', member)).status).toBe(200);
       const deactivated = await http().send(
@@ -363,7 +363,10 @@ describe('users: GET/POST /v1/users, PATCH /v1/users/{id}, deactivate and reacti
       expect(deactivated.status).toBe(204);
       expect((await http().send('GET', '/v1/me', member)).status).toBe(401);
       await http().send('POST', `/v1/users/${member.id}/reactivate`, cast.admin);
-      expect((await http().send('GET', '/v1/me', member)).status).toBe(200);
+      // Deactivation ended the session: reactivation does not revive tokens issued before it.
+      expect((await http().send('GET', '/v1/me', member)).status).toBe(401);
+      const again = await http().signIn(member, cast.organisationId);
+      expect((await http().send('GET', '/v1/me', again)).status).toBe(200);
     });
 
     it('a role change applies to the next request of that user', async () => {

@@ -1,4 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
 import type { Logger } from 'pino';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
@@ -23,6 +24,8 @@ export class AppModule {
         LoggingModule.register(options.logger),
         DatabaseModule.register(options.databaseUrl),
         EventStoreModule,
+        // One command and query bus for every module's handlers.
+        CqrsModule.forRoot(),
         HealthModule,
         AuthModule,
         OrganisationsModule,

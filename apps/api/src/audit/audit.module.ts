@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { CqrsModule } from '@nestjs/cqrs';
 import { RequestLogWriter } from '@beecastle/audit';
 import type { Logger } from 'pino';
 import type { Pool } from 'pg';
@@ -15,7 +14,6 @@ import { RequestLogLifecycle } from './request-log.lifecycle';
  * module is global, so this module's writer is flushed before the pool ends.
  */
 @Module({
-  imports: [CqrsModule.forRoot()],
   controllers: [AuditController],
   providers: [
     {

@@ -49,5 +49,7 @@ import { JwtStrategy } from './strategies/jwt.strategy';
     RefreshService,
     LogoutService,
   ],
+  // Deactivating a member ends their sessions (organisations module).
+  exports: [SessionStore],
 })
 export class AuthModule {}

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { parseApiKey } from '@beecastle/auth';
+import { parseApiKey, type SessionStore } from '@beecastle/auth';
 import { DomainError, type Actor, type OrganisationEvent } from '@beecastle/domain';
 import {
   InMemoryEventStore,
@@ -52,6 +52,15 @@ class ObservedStore extends InMemoryEventStore {
     return super.appendToStream(stream, events, options);
   }
 }
+
+/** Records which members' sessions a deactivation ended (the SQL is covered by the e2e). */
+const ended: { organisationId: string; userId: string }[] = [];
+const sessions = {
+  revokeAllOf: (organisationId: string, userId: string) => {
+    ended.push({ organisationId, userId });
+    return Promise.resolve(1);
+  },
+} as unknown as SessionStore;
 
 describe('organisation command handlers (in-memory log)', () => {
   const org = randomUUID();
@@ -135,11 +144,12 @@ describe('organisation command handlers (in-memory log)', () => {
   });
 
   it('records who, from where and in which request on every event', async () => {
-    await new DeactivateUserHandler(repository).execute(
+    await new DeactivateUserHandler(repository, sessions).execute(
       new DeactivateUserCommand(as(ids.admin), ids.editor),
     );
     const [event] = (await history()).slice(4);
     expect(event).toMatchObject({ type: 'UserDeactivated', data: { userId: ids.editor } });
+    expect(ended).toContainEqual({ organisationId: org, userId: ids.editor });
     expect(event.metadata).toEqual({
       organisationId: org,
       actorId: ids.admin,
@@ -173,7 +183,7 @@ describe('organisation command handlers (in-memory log)', () => {
 
   it('answers a user of no organisation’s stream, or of another one, with NOT_FOUND', async () => {
     const error = await refusal(
-      new DeactivateUserHandler(repository).execute(
+      new DeactivateUserHandler(repository, sessions).execute(
         new DeactivateUserCommand(as(ids.owner), randomUUID()),
       ),
     );
@@ -243,7 +253,7 @@ describe('organisation command handlers (in-memory log)', () => {
         { expectedRevision: last.revision },
       );
     };
-    await new DeactivateUserHandler(repository).execute(
+    await new DeactivateUserHandler(repository, sessions).execute(
       new DeactivateUserCommand(as(ids.owner), ids.editor),
     );
     expect(store.appends).toBe(2);
@@ -263,7 +273,7 @@ describe('organisation command handlers (in-memory log)', () => {
         { expectedRevision: last.revision },
       );
     };
-    const error = await new DeactivateUserHandler(repository)
+    const error = await new DeactivateUserHandler(repository, sessions)
       .execute(new DeactivateUserCommand(as(ids.owner), ids.editor))
       .then(
         () => undefined,
@@ -280,7 +290,10 @@ describe('organisation command handlers (in-memory log)', () => {
         return Promise.reject(new ProjectionLagError('access', position, undefined, 10));
       }
     })();
-    const error = await new DeactivateUserHandler(new OrganisationRepository(store, lagging))
+    const error = await new DeactivateUserHandler(
+      new OrganisationRepository(store, lagging),
+      sessions,
+    )
       .execute(new DeactivateUserCommand(as(ids.owner), ids.editor))
       .then(
         () => undefined,

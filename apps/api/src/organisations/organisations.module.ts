@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { CqrsModule } from '@nestjs/cqrs';
+import { AuthModule } from '../auth/auth.module';
 import { CheckpointWait } from '@beecastle/read-model';
 import type { Pool } from 'pg';
 import { APP_POOL } from '../database/database.module';
@@ -20,7 +20,8 @@ import { UsersController } from './users.controller';
 
 /** Organisations, their members and API keys: the write side and its queries. */
 @Module({
-  imports: [CqrsModule.forRoot()],
+  // The session store, so deactivation can end a member's sessions.
+  imports: [AuthModule],
   controllers: [UsersController, ApiKeysController],
   providers: [
     {

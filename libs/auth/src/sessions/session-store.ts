@@ -105,6 +105,25 @@ export class SessionStore {
     );
   }
 
+  /**
+   * Ends every live session of one member of one organisation (deactivation): tokens issued
+   * before stay dead even if the member is reactivated later.
+   */
+  async revokeAllOf(
+    organisationId: string,
+    userId: string,
+    reason: RevocationReason,
+  ): Promise<number> {
+    return withOrganisation(this.pool, organisationId, async (client) => {
+      const revoked = await client.query(
+        `UPDATE sessions SET revoked_at = now(), revoked_reason = $3
+          WHERE org_id = $1 AND user_id = $2 AND revoked_at IS NULL`,
+        [organisationId, userId, reason],
+      );
+      return revoked.rowCount ?? 0;
+    });
+  }
+
   private async refuseOrRevoke(
     client: PoolClient,
     organisationId: string,
