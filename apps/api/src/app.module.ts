@@ -12,6 +12,8 @@ import { OrganisationsModule } from './organisations/organisations.module';
 export interface AppModuleOptions {
   /** The application role's connection string. */
   readonly databaseUrl: string;
+  /** Connections in the application role's pool (DATABASE_POOL_SIZE). */
+  readonly databasePoolSize: number;
   readonly logger: Logger;
 }
 
@@ -22,7 +24,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         LoggingModule.register(options.logger),
-        DatabaseModule.register(options.databaseUrl),
+        DatabaseModule.register(options.databaseUrl, options.databasePoolSize),
         EventStoreModule,
         // One command and query bus for every module's handlers.
         CqrsModule.forRoot(),

@@ -36,7 +36,11 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
     minVersion: 'TLSv1.2',
   };
   const app = await NestFactory.create<NestExpressApplication>(
-    AppModule.register({ databaseUrl: options.databaseUrl, logger }),
+    AppModule.register({
+      databaseUrl: options.databaseUrl,
+      databasePoolSize: config.databasePoolSize,
+      logger,
+    }),
     new ExpressAdapter(),
     {
       httpsOptions,

@@ -20,6 +20,7 @@ describe('loadConfiguration', () => {
       dataDir: resolve('./.data'),
       databaseUrl: undefined,
       databaseOwnerUrl: undefined,
+      databasePoolSize: 10,
       allowInsecureDatabase: false,
       eventStoreUrl: undefined,
       tlsCertFile: undefined,
@@ -46,6 +47,7 @@ describe('loadConfiguration', () => {
         DATA_DIR: '/var/lib/beecastle',
         DATABASE_URL: 'postgres://app:pw@db.internal/beecastle?sslmode=verify-full',
         DATABASE_OWNER_URL: 'postgresql://owner:pw@db.internal/beecastle?sslmode=verify-full',
+        DATABASE_POOL_SIZE: '25',
         TLS_CERT_FILE: '/etc/tls/cert.pem',
         TLS_KEY_FILE: '/etc/tls/key.pem',
         TRUSTED_PROXIES: '10.0.0.0/8, 192.168.1.1,::1',
@@ -59,6 +61,7 @@ describe('loadConfiguration', () => {
       dataDir: '/var/lib/beecastle',
       databaseUrl: 'postgres://app:pw@db.internal/beecastle?sslmode=verify-full',
       databaseOwnerUrl: 'postgresql://owner:pw@db.internal/beecastle?sslmode=verify-full',
+      databasePoolSize: 25,
       allowInsecureDatabase: true,
       eventStoreUrl: undefined,
       tlsCertFile: '/etc/tls/cert.pem',
@@ -74,6 +77,18 @@ describe('loadConfiguration', () => {
     [{ PORT: '70000' }, 'PORT must be a whole number from 1 to 65535 (got "70000")'],
     [{ PORT: '0' }, 'PORT must be a whole number from 1 to 65535 (got "0")'],
     [{ PORT: '84.5' }, 'PORT must be a whole number from 1 to 65535 (got "84.5")'],
+    [
+      { DATABASE_POOL_SIZE: '0' },
+      'DATABASE_POOL_SIZE must be a whole number from 1 to 100 (got "0")',
+    ],
+    [
+      { DATABASE_POOL_SIZE: '101' },
+      'DATABASE_POOL_SIZE must be a whole number from 1 to 100 (got "101")',
+    ],
+    [
+      { DATABASE_POOL_SIZE: 'ten' },
+      'DATABASE_POOL_SIZE must be a whole number from 1 to 100 (got "ten")',
+    ],
     [{ HOST: 'local host' }, 'HOST must be an IP address or a host name (got "local host")'],
     [
       { LOG_LEVEL: 'verbose' },

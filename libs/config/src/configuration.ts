@@ -20,6 +20,8 @@ export interface Configuration {
   readonly databaseUrl?: string;
   /** The schema owner's connection, used to run migrations at start. */
   readonly databaseOwnerUrl?: string;
+  /** Connections in the API's application-role pool: how many requests query at once. */
+  readonly databasePoolSize: number;
   readonly allowInsecureDatabase: boolean;
   readonly eventStoreUrl?: string;
   readonly tlsCertFile?: string;
@@ -96,6 +98,7 @@ export function loadConfiguration(env: Env = process.env): Configuration {
 
   const databaseUrl = postgresUrl('DATABASE_URL');
   const databaseOwnerUrl = postgresUrl('DATABASE_OWNER_URL');
+  const databasePoolSize = integer('DATABASE_POOL_SIZE', 10, 1, 100);
   if (databaseOwnerUrl && !databaseUrl) {
     problems.push(
       'DATABASE_OWNER_URL is set but DATABASE_URL is not: set both, or neither for the embedded database',
@@ -151,6 +154,7 @@ export function loadConfiguration(env: Env = process.env): Configuration {
     dataDir: resolve(text('DATA_DIR') ?? './.data'),
     databaseUrl,
     databaseOwnerUrl,
+    databasePoolSize,
     allowInsecureDatabase: boolean('ALLOW_INSECURE_DATABASE'),
     eventStoreUrl,
     tlsCertFile,

@@ -22,12 +22,12 @@ export interface LiveSystem {
   readonly store: PostgresEventStore;
 }
 
-export function useLiveSystem(): LiveSystem {
+export function useLiveSystem(options: { readonly env?: Record<string, string> } = {}): LiveSystem {
   let system: LiveSystem | undefined;
   let stopProjector: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     const db = await createTestDatabase();
-    const api = await startTestApi({ databaseUrl: db.appUrl });
+    const api = await startTestApi({ databaseUrl: db.appUrl, env: options.env });
     stopProjector = startPostgresProjector(db.appUrl, PROJECTIONS, () => undefined).stop;
     system = { api, db, store: new PostgresEventStore(db.app) };
   });

@@ -23,14 +23,15 @@ class AppPoolLifecycle implements OnApplicationShutdown {
 
 @Module({})
 export class DatabaseModule {
-  static register(databaseUrl: string): DynamicModule {
+  static register(databaseUrl: string, poolSize: number): DynamicModule {
     return {
       module: DatabaseModule,
       global: true,
       providers: [
         {
           provide: APP_POOL,
-          useFactory: () => createPool(databaseUrl, { applicationName: 'beecastle-api' }),
+          useFactory: () =>
+            createPool(databaseUrl, { applicationName: 'beecastle-api', max: poolSize }),
         },
         AppPoolLifecycle,
       ],
