@@ -12,6 +12,7 @@ import {
   client,
   createOrganisation,
   type Caller,
+  PASSWORD,
   useLiveSystem,
 } from './support/live-organisation';
 import { startTestApi, type TestApi } from './support/test-api';
@@ -270,6 +271,35 @@ describe('request log of signed-in organisations', () => {
       organisationId,
       userId: viewer.id,
       status: 403,
+    });
+  });
+
+  it('attributes a successful sign-in and refresh to the member, a failed one to nobody', async () => {
+    const signedIn = await send('POST', '/v1/auth/token', undefined, {
+      email: viewer.email,
+      password: PASSWORD,
+      organisationId,
+    });
+    expect(signedIn.status).toBe(200);
+    const { refreshToken } = signedIn.json() as { refreshToken: string };
+    const refreshed = await send('POST', '/v1/auth/refresh', undefined, { refreshToken });
+    expect(refreshed.status).toBe(200);
+    const failed = await send('POST', '/v1/auth/token', undefined, {
+      email: viewer.email,
+      password: `${PASSWORD}-wrong`,
+      organisationId,
+    });
+    expect(failed.status).toBe(401);
+
+    const ids = [signedIn, refreshed, failed].map(idOf);
+    const byId = new Map((await waitForStored(live.db, ids)).map((r) => [r.request_id, r]));
+    const member = { table: 'request_log', org_id: organisationId, user_id: viewer.id };
+    expect(byId.get(ids[0])).toMatchObject({ ...member, route: '/v1/auth/token', status: 200 });
+    expect(byId.get(ids[1])).toMatchObject({ ...member, route: '/v1/auth/refresh', status: 200 });
+    expect(byId.get(ids[2])).toMatchObject({
+      table: 'request_log_unattributed',
+      org_id: null,
+      status: 401,
     });
   });
 

@@ -29,4 +29,14 @@ export interface AuthProfile {
 /** Express's request after authentication: passport puts the strategy's answer on `user`. */
 export interface AuthenticatedRequest {
   user?: AuthContext;
+  /**
+   * Who a successful sign-in or refresh was for. Those routes are public, so no guard sets `user`;
+   * this lets the request log attribute them to the member and organisation all the same.
+   */
+  signedIn?: SignedIn;
+}
+
+export interface SignedIn {
+  readonly organisationId: string;
+  readonly userId: string;
 }

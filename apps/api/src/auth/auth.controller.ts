@@ -1,6 +1,6 @@
 import { Body, Controller, Header, HttpCode, Post, Req } from '@nestjs/common';
 import type { Request } from 'express';
-import type { AuthContext } from './auth-context';
+import type { AuthContext, AuthenticatedRequest, SignedIn } from './auth-context';
 import { CurrentAuth, Public } from './auth.decorators';
 import { clientIp } from './client-ip';
 import { LoginDto } from './login/login.dto';
@@ -23,16 +23,19 @@ export class AuthController {
   @Post('token')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  token(@Body(bodyValidation) body: LoginDto, @Req() req: Request): Promise<TokenResponse> {
-    return this.loginService.login(body, clientIp(req));
+  async token(@Body(bodyValidation) body: LoginDto, @Req() req: Request): Promise<TokenResponse> {
+    return attributed(req, await this.loginService.login(body, clientIp(req)));
   }
 
   @Public()
   @Post('refresh')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  refresh(@Body(bodyValidation) body: RefreshDto): Promise<TokenResponse> {
-    return this.refreshService.refresh(body.refreshToken);
+  async refresh(
+    @Body(bodyValidation) body: RefreshDto,
+    @Req() req: Request,
+  ): Promise<TokenResponse> {
+    return attributed(req, await this.refreshService.refresh(body.refreshToken));
   }
 
   @Post('logout')
@@ -40,4 +43,13 @@ export class AuthController {
   logout(@CurrentAuth() auth: AuthContext): Promise<void> {
     return this.logoutService.logout(auth);
   }
+}
+
+/** Names the member on the request for the request log, and answers the tokens only. */
+function attributed(
+  req: Request,
+  { signedIn, ...tokens }: TokenResponse & { signedIn: SignedIn },
+): TokenResponse {
+  (req as unknown as AuthenticatedRequest).signedIn = signedIn;
+  return tokens;
 }

@@ -42,8 +42,8 @@ export function requestLogEntry(
   now: { readonly date: Date; readonly ms: number } = { date: new Date(), ms: performance.now() },
 ): RequestLogEntry {
   const arrival = arrivals.get(req);
-  const auth = (req as IncomingMessage & AuthenticatedRequest).user;
-  const organisationId = uuidOrUndefined(auth?.organisationId);
+  const { user: auth, signedIn } = req as IncomingMessage & AuthenticatedRequest;
+  const organisationId = uuidOrUndefined(auth?.organisationId ?? signedIn?.organisationId);
   return {
     at: arrival?.at ?? now.date,
     requestId: typeof req.id === 'string' ? req.id : 'unknown',
@@ -54,8 +54,13 @@ export function requestLogEntry(
     status: res.statusCode,
     latencyMs: arrival ? Math.round((now.ms - arrival.startedMs) * 1000) / 1000 : 0,
     organisationId,
-    userId:
-      organisationId && auth?.actor.type === 'user' ? uuidOrUndefined(auth.userId) : undefined,
+    userId: !organisationId
+      ? undefined
+      : auth
+        ? auth.actor.type === 'user'
+          ? uuidOrUndefined(auth.userId)
+          : undefined
+        : uuidOrUndefined(signedIn?.userId),
     apiKeyId: organisationId ? uuidOrUndefined(auth?.apiKeyId) : undefined,
   };
 }

@@ -17,6 +17,7 @@ import {
 import type { Pool } from 'pg';
 import { APP_POOL } from '../../database/database.module';
 import { ProblemException } from '../../http/problem.exception';
+import type { SignedIn } from '../auth-context';
 import type { TokenResponse } from '../token-response';
 import { unauthorised } from '../unauthorised';
 import type { LoginDto } from './login.dto';
@@ -37,7 +38,7 @@ export class LoginService {
     private readonly keys: SigningKeyStore,
   ) {}
 
-  async login(body: LoginDto, clientIp: string): Promise<TokenResponse> {
+  async login(body: LoginDto, clientIp: string): Promise<TokenResponse & { signedIn: SignedIn }> {
     const email = normaliseEmail(body.email);
     const throttled = await this.throttle.check(email, clientIp);
     if (throttled) {
@@ -72,7 +73,13 @@ export class LoginService {
       organisationId: membership.organisationId,
       sessionId: session.sessionId,
     });
-    return { accessToken, refreshToken: session.refreshToken, tokenType: 'Bearer', expiresIn };
+    return {
+      accessToken,
+      refreshToken: session.refreshToken,
+      tokenType: 'Bearer',
+      expiresIn,
+      signedIn: { organisationId: membership.organisationId, userId: user.userId },
+    };
   }
 
   /** The membership to sign in to, undefined to refuse, or 400 when the user must choose. */

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { SessionStore, signAccessToken, SigningKeyStore } from '@beecastle/auth';
+import type { SignedIn } from '../auth-context';
 import type { TokenResponse } from '../token-response';
 import { unauthorised } from '../unauthorised';
 
@@ -13,7 +14,7 @@ export class RefreshService {
     private readonly keys: SigningKeyStore,
   ) {}
 
-  async refresh(refreshToken: string): Promise<TokenResponse> {
+  async refresh(refreshToken: string): Promise<TokenResponse & { signedIn: SignedIn }> {
     const outcome = await this.sessions.refresh(refreshToken);
     if (outcome.kind === 'reused') {
       this.logger.warn(
@@ -22,6 +23,12 @@ export class RefreshService {
     }
     if (outcome.kind !== 'rotated') throw unauthorised();
     const { accessToken, expiresIn } = signAccessToken(this.keys.signingKey(), outcome);
-    return { accessToken, refreshToken: outcome.refreshToken, tokenType: 'Bearer', expiresIn };
+    return {
+      accessToken,
+      refreshToken: outcome.refreshToken,
+      tokenType: 'Bearer',
+      expiresIn,
+      signedIn: { organisationId: outcome.organisationId, userId: outcome.userId },
+    };
   }
 }
