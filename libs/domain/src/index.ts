@@ -1,6 +1,10 @@
 export * from './access/permissions';
+export * from './contact/contact';
+export * from './contact/contact-history';
+export * from './contact/contact.events';
 export * from './organisation/organisation';
 export * from './organisation/organisation.events';
 export * from './platform/platform.events';
 export * from './shared/actor';
 export * from './shared/domain-error';
+export { CONTACT_LIMITS, ContactValidationError } from './contact/contact.validation';

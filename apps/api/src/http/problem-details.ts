@@ -53,6 +53,7 @@ const STATUS_BY_DOMAIN_CODE: Readonly<Record<DomainErrorCode, number>> = {
   MEMBER_EXISTS: 409,
   LAST_OWNER: 409,
   INVALID_STATE: 409,
+  CONTACT_ARCHIVED: 409,
   VALIDATION_FAILED: 400,
 };
 

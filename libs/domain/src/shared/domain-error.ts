@@ -9,6 +9,8 @@ export type DomainErrorCode =
   | 'MEMBER_EXISTS'
   | 'LAST_OWNER'
   | 'INVALID_STATE'
+  /** An archived (or merged) contact takes no update, interaction or merge. */
+  | 'CONTACT_ARCHIVED'
   | 'VALIDATION_FAILED';
 
 export class DomainError extends Error {
