@@ -4,4 +4,5 @@ export * from './projection-runner';
 export * from './projections';
 export * from './projector';
 export * from './access';
+export * from './contacts';
 export * from './checkpoint-wait';

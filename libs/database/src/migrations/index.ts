@@ -3,6 +3,7 @@ import { EventLog1764000000001 } from './1764000000001-EventLog';
 import { ProjectionCheckpoints1764000000002 } from './1764000000002-ProjectionCheckpoints';
 import { Identity1764000000003 } from './1764000000003-Identity';
 import { Authentication1764000000004 } from './1764000000004-Authentication';
+import { Contacts1764000000005 } from './1764000000005-Contacts';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -13,4 +14,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   ProjectionCheckpoints1764000000002,
   Identity1764000000003,
   Authentication1764000000004,
+  Contacts1764000000005,
 ];

@@ -57,4 +57,16 @@ export const TENANT_ROWS: Readonly<Record<string, (c: TenantRowContext) => Tenan
           VALUES ($1, now(), $2, 'GET', '/v1/me', 200, 1.5, $3)`,
     params: [c.orgId, `seed-${randomUUID()}`, c.userId],
   }),
+  contacts: (c) => ({
+    sql: `INSERT INTO contacts (org_id, contact_id, revision, first_name, name_key, search_text,
+                                created_at, updated_at, created_by, updated_by)
+          VALUES ($1, $2, 0, 'Ada', 'ada', 'ada', now(), now(), $3, $3)`,
+    params: [c.orgId, `seed-${c.sessionId}`, c.userId],
+  }),
+  interactions: (c) => ({
+    sql: `INSERT INTO interactions (org_id, contact_id, interaction_id, revision, type, occurred_at,
+                                    created_at, updated_at, created_by, updated_by)
+          VALUES ($1, $2, $3, 1, 'note', now(), now(), now(), $4, $4)`,
+    params: [c.orgId, `seed-${c.sessionId}`, randomUUID(), c.userId],
+  }),
 };

@@ -1,0 +1,3 @@
+export * from './contact-event-codec';
+export * from './contact-search';
+export * from './contacts.projection';
