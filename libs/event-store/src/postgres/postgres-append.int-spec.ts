@@ -77,4 +77,31 @@ describe('PostgreSQL one-event appends', () => {
       streamsChecked: 1,
     });
   });
+
+  it('keeps its connection after a conflict, instead of paying for a new one', async () => {
+    const organisationId = randomUUID();
+    const stream = newContactStream(organisationId);
+    await t.store.appendToStream(stream, [newEvent(organisationId)], {
+      expectedRevision: 'no_stream',
+    });
+    let opened = 0;
+    const countOpened = () => {
+      opened += 1;
+    };
+    t.db.app.on('connect', countOpened);
+    try {
+      for (let i = 0; i < 5; i += 1) {
+        const refused = await rejectionOf(
+          t.store.appendToStream(stream, [newEvent(organisationId)], {
+            expectedRevision: 'no_stream',
+          }),
+        );
+        expect(refused).toBeInstanceOf(WrongExpectedVersionError);
+      }
+      await t.store.appendToStream(stream, [newEvent(organisationId)], { expectedRevision: 0n });
+    } finally {
+      t.db.app.off('connect', countOpened);
+    }
+    expect(opened).toBe(0);
+  });
 });

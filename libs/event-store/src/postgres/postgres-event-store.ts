@@ -1,4 +1,4 @@
-import { Client, type ClientBase, type Pool } from 'pg';
+import { Client, DatabaseError, type ClientBase, type Pool, type PoolClient } from 'pg';
 import type {
   AppendOptions,
   AppendResult,
@@ -10,6 +10,7 @@ import type {
   SubscribeToAllOptions,
   Subscription,
 } from '../event-store.port';
+import { EventStoreError } from '../errors';
 import { appendEvents, readStreamHead } from './append-events';
 import { CommitNotifier } from './commit-notifier';
 import { NotificationListener } from './notification-listener';
@@ -80,10 +81,36 @@ export class PostgresEventStore implements EventStore {
     events: readonly NewEvent[],
     options: AppendOptions,
   ): Promise<AppendResult> {
-    const result = await appendEvents(this.pool, stream, events, options, this.readHead);
+    const result = await this.onConnection((client) =>
+      appendEvents(client, stream, events, options, this.readHead),
+    );
     // Validated by now: every event names the stream's organisation.
     this.notifier.notify(events[0].metadata.organisationId);
     return result;
+  }
+
+  /**
+   * A pooled connection for one autocommit statement. Unlike `pool.query`, which closes the
+   * connection on any error, a statement the server refused (a wrong expected version, above all)
+   * gives the connection back for reuse: a conflict must not cost the next append a new connection
+   * and its authentication.
+   */
+  private async onConnection<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      return await work(client);
+    } catch (error) {
+      // Our own errors are refusals checked before the statement or translated from one the server
+      // answered with ERROR; FATAL and PANIC end the session, and anything else leaves it in doubt.
+      const refusedStatement =
+        error instanceof EventStoreError ||
+        (error instanceof DatabaseError && error.severity === 'ERROR');
+      if (!refusedStatement) broken = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    } finally {
+      client.release(broken);
+    }
   }
 
   readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
