@@ -1,4 +1,5 @@
-import type { Pool, PoolClient, QueryResult } from 'pg';
+import type { Pool, PoolClient } from 'pg';
+import { inTransaction } from './transaction';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 
@@ -15,7 +16,7 @@ export async function withOrganisation<T>(
   organisationId: string,
   work: (client: PoolClient) => Promise<T>,
 ): Promise<T> {
-  return inTransaction(pool, { 'app.org_id': organisationId }, work);
+  return inScope(pool, { 'app.org_id': organisationId }, work);
 }
 
 /**
@@ -27,7 +28,7 @@ export async function asSignedInUser<T>(
   userId: string,
   work: (client: PoolClient) => Promise<T>,
 ): Promise<T> {
-  return inTransaction(pool, { 'app.user_id': userId }, work);
+  return inScope(pool, { 'app.user_id': userId }, work);
 }
 
 interface Scope {
@@ -35,7 +36,7 @@ interface Scope {
   readonly 'app.user_id': string;
 }
 
-async function inTransaction<T>(
+async function inScope<T>(
   pool: Pool,
   settings: Partial<Scope>,
   work: (client: PoolClient) => Promise<T>,
@@ -67,21 +68,5 @@ async function inTransaction<T>(
       PERFORM ${scope};
     END $$;
     COMMIT`;
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query(`BEGIN; SELECT ${scope}`);
-    const result = await work(client);
-    const outcome = (await client.query(commit)) as unknown as QueryResult[];
-    if (outcome.at(-1)?.command !== 'COMMIT') throw new Error('The transaction was rolled back');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
-    });
-    throw error;
-  } finally {
-    // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
-    client.release(broken);
-  }
+  return inTransaction(pool, work, { begin: `BEGIN; SELECT ${scope}`, commit });
 }
