@@ -77,6 +77,8 @@ export class RequestLogWriter implements RequestLogSink {
   private readonly maxBuffered: number;
   private readonly dropReportIntervalMs: number;
   private buffer: RequestLogEntry[] = [];
+  /** Taken from the buffer by the write under way; back at its front if the write fails. */
+  private writing = 0;
   private draining: Promise<boolean> | undefined;
   private readonly timer: NodeJS.Timeout;
   private failing = false;
@@ -99,9 +101,9 @@ export class RequestLogWriter implements RequestLogSink {
     this.timer.unref();
   }
 
-  /** Records waiting to be written. */
+  /** Records not written yet, including those of a write under way. */
   get buffered(): number {
-    return this.buffer.length;
+    return this.buffer.length + this.writing;
   }
 
   record(entry: RequestLogEntry): void {
@@ -156,7 +158,10 @@ export class RequestLogWriter implements RequestLogSink {
   private async writeAll(): Promise<boolean> {
     while (this.buffer.length > 0) {
       const batch = this.buffer.splice(0, this.batchSize);
-      const retry = await this.writeBatch(batch);
+      this.writing = batch.length;
+      const retry = await this.writeBatch(batch).finally(() => {
+        this.writing = 0;
+      });
       if (retry.length > 0) {
         // Back at the front, in order; the newest go if that overfills the buffer.
         this.buffer = retry.concat(this.buffer);
