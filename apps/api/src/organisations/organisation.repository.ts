@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   evolveOrganisation,
@@ -12,7 +11,6 @@ import {
   streamName,
   type EventStore,
   type ExpectedRevision,
-  type NewEvent,
 } from '@beecastle/event-store';
 import {
   decodeOrganisationEvent,
@@ -23,6 +21,7 @@ import { EVENT_STORE } from '../event-store/event-store.module';
 import { ProblemException } from '../http/problem.exception';
 import { AccessProjectionWait } from './access-projection-wait';
 import type { CommandContext } from './command-context';
+import { toNewEvent } from './new-event';
 
 export interface LoadedOrganisation {
   readonly state: OrganisationState;
@@ -82,7 +81,7 @@ export class OrganisationRepository {
       try {
         const appended = await this.store.appendToStream(
           stream(context.organisationId),
-          events.map((event) => toNewEvent(event, context)),
+          events.map((event) => toNewEvent(event, encodeOrganisationEventData(event), context)),
           { expectedRevision: organisation.revision },
         );
         await this.accessProjection.until(appended.position).catch((error: unknown) => {
@@ -113,24 +112,4 @@ export class OrganisationRepository {
 
 function stream(organisationId: string): string {
   return streamName('organisation', organisationId, organisationId);
-}
-
-function toNewEvent(event: OrganisationEvent, context: CommandContext): NewEvent {
-  const { organisationId, actor, requestId, clientIp, causationId } = context;
-  const correlationId = context.correlationId ?? requestId;
-  return {
-    eventId: randomUUID(),
-    type: event.type,
-    schemaVersion: event.schemaVersion,
-    data: encodeOrganisationEventData(event),
-    metadata: {
-      organisationId,
-      actorId: actor.id,
-      actorType: actor.type,
-      ...(requestId === undefined ? {} : { requestId }),
-      ...(correlationId === undefined ? {} : { correlationId }),
-      ...(causationId === undefined ? {} : { causationId }),
-      ...(clientIp === undefined ? {} : { clientIp }),
-    },
-  };
 }
