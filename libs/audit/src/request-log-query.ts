@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { cursorScope, KeysetCursorCodec, type CursorRefusal } from '@beecastle/database';
 import type { ClientBase } from 'pg';
 
 /** The filters of `GET /v1/audit/requests`, already validated. */
@@ -108,15 +108,9 @@ export async function readRequestLog(
 
 // ---- cursors ------------------------------------------------------------------------------------
 
-/**
- * What a cursor is only valid for: one organisation and one set of filters (not the page size,
- * which may change between pages). A digest, so the cursor shows neither. It needs no secret:
- * a forged cursor can only name a position in the caller's own organisation's log, which row-level
- * security confines the query to anyway; the binding is there to refuse a cursor that would
- * silently page a different question.
- */
+/** What a request-log cursor is only valid for: one organisation and one set of filters. */
 export function requestLogCursorScope(organisationId: string, filter: RequestLogFilter): string {
-  const canonical = JSON.stringify([
+  return cursorScope([
     organisationId,
     filter.userId ?? null,
     filter.ip ?? null,
@@ -124,33 +118,23 @@ export function requestLogCursorScope(organisationId: string, filter: RequestLog
     filter.from?.toISOString() ?? null,
     filter.to?.toISOString() ?? null,
   ]);
-  return createHash('sha256').update(canonical).digest('base64url').slice(0, 22);
 }
+
+// a: the record's time to the microsecond; i: its row id.
+const REQUEST_LOG_CURSOR = new KeysetCursorCodec({
+  a: /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/,
+  i: /^[1-9]\d{0,17}$/,
+});
 
 export function encodeRequestLogCursor(position: RequestLogPosition, scope: string): string {
-  return Buffer.from(JSON.stringify({ a: position.at, i: position.id, s: scope })).toString(
-    'base64url',
-  );
+  return REQUEST_LOG_CURSOR.encode({ a: position.at, i: position.id }, scope);
 }
-
-const CURSOR_AT = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
-const CURSOR_ID = /^[1-9]\d{0,17}$/;
 
 /** The position a cursor names; `malformed` or `other-query` when it is not for this query. */
 export function decodeRequestLogCursor(
   cursor: string,
   scope: string,
-): RequestLogPosition | 'malformed' | 'other-query' {
-  let decoded: unknown;
-  try {
-    if (!/^[A-Za-z0-9_-]{1,300}$/.test(cursor)) return 'malformed';
-    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    return 'malformed';
-  }
-  const { a, i, s } = (decoded ?? {}) as { a?: unknown; i?: unknown; s?: unknown };
-  if (typeof a !== 'string' || typeof i !== 'string' || typeof s !== 'string') return 'malformed';
-  if (!CURSOR_AT.test(a) || !CURSOR_ID.test(i)) return 'malformed';
-  if (s !== scope) return 'other-query';
-  return { at: a, id: i };
+): RequestLogPosition | CursorRefusal {
+  const decoded = REQUEST_LOG_CURSOR.decode(cursor, scope);
+  return typeof decoded === 'string' ? decoded : { at: decoded.a, id: decoded.i };
 }

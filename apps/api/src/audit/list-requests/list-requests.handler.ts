@@ -10,7 +10,7 @@ import { withOrganisation } from '@beecastle/database';
 import { forbidden } from '@beecastle/domain';
 import type { Pool } from 'pg';
 import { APP_POOL } from '../../database/database.module';
-import { ProblemException } from '../../http/problem.exception';
+import { cursorRefused } from '../../http/cursor-refused';
 import { ListRequestsQuery, type RequestLogPageView } from './list-requests.query';
 
 /**
@@ -27,16 +27,7 @@ export class ListRequestsHandler implements IQueryHandler<ListRequestsQuery> {
     const organisationId = auth.organisationId;
     const scope = requestLogCursorScope(organisationId, filter);
     const after = cursor === undefined ? undefined : decodeRequestLogCursor(cursor, scope);
-    if (after === 'malformed' || after === 'other-query') {
-      throw new ProblemException(
-        400,
-        'VALIDATION_FAILED',
-        after === 'malformed'
-          ? 'The cursor is not one this API gave.'
-          : 'The cursor belongs to another query: repeat the filters it was given with.',
-        { fields: ['cursor'] },
-      );
-    }
+    if (after === 'malformed' || after === 'other-query') throw cursorRefused(after);
     const page = await withOrganisation(this.pool, organisationId, (client) =>
       readRequestLog(client, organisationId, filter, limit, after),
     );
