@@ -7,6 +7,7 @@ import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-ex
 import type { Logger } from 'pino';
 import { AppModule } from './app.module';
 import { jsonBodyParser, requireJsonBody } from './http/json-body';
+import { serveOpenApi } from './http/openapi';
 import { ProblemDetailsFilter } from './http/problem-details.filter';
 import { requestIdMiddleware } from './http/request-id';
 import { requestLoggingMiddleware } from './http/request-logging';
@@ -62,6 +63,7 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
   app.useSecurityHeaders(SECURITY_HEADERS);
   app.use(requireJsonBody);
   app.use(jsonBodyParser());
+  serveOpenApi(app);
 
   app.useGlobalFilters(new ProblemDetailsFilter(logger));
   return app;

@@ -1,5 +1,6 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
+import { ApiTags } from '@nestjs/swagger';
 import type { AuthContext } from '../auth/auth-context';
 import { CurrentAuth, RequirePermission } from '../auth/auth.decorators';
 import { ProblemException } from '../http/problem.exception';
@@ -9,6 +10,7 @@ import { queryValidation } from '../http/validation';
 
 const DEFAULT_LIMIT = 50;
 
+@ApiTags('audit')
 @Controller('v1/audit')
 export class AuditController {
   constructor(private readonly queries: QueryBus) {}

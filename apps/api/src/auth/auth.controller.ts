@@ -1,4 +1,5 @@
 import { Body, Controller, Header, HttpCode, Post, Req } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import type { AuthContext, AuthenticatedRequest, SignedIn } from './auth-context';
 import { CurrentAuth, Public } from './auth.decorators';
@@ -11,6 +12,7 @@ import { RefreshService } from './refresh/refresh.service';
 import type { TokenResponse } from './token-response';
 import { bodyValidation } from '../http/validation';
 
+@ApiTags('auth')
 @Controller('v1/auth')
 export class AuthController {
   constructor(

@@ -1,8 +1,10 @@
 import { Controller, Get, Header } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import { Public } from '../auth/auth.decorators';
 import { ReadinessService, type CheckStatus } from './readiness';
 import { ServiceNotReadyException } from './service-not-ready.exception';
 
+@ApiTags('health')
 @Public()
 @Controller('health')
 export class HealthController {

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { ApiTags } from '@nestjs/swagger';
 import type { AuthContext } from '../auth/auth-context';
 import { CurrentAuth, RequirePermission } from '../auth/auth.decorators';
 import { commandContext } from './command-context';
@@ -10,6 +11,7 @@ import { bodyValidation, ParseIdPipe } from '../http/validation';
 import { CurrentRequestOrigin, type RequestOrigin } from './request-origin.decorator';
 import { RevokeApiKeyCommand } from './revoke-api-key/revoke-api-key.command';
 
+@ApiTags('api-keys')
 @Controller('v1/api-keys')
 export class ApiKeysController {
   constructor(

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { ApiTags } from '@nestjs/swagger';
 import type { AuthContext } from '../auth/auth-context';
 import { CurrentAuth, RequirePermission } from '../auth/auth.decorators';
 import { AddUserCommand } from './add-user/add-user.command';
@@ -13,6 +14,7 @@ import { CurrentRequestOrigin, type RequestOrigin } from './request-origin.decor
 import { UpdateUserCommand } from './update-user/update-user.command';
 import { UpdateUserDto } from './update-user/update-user.dto';
 
+@ApiTags('users')
 @Controller('v1/users')
 export class UsersController {
   constructor(

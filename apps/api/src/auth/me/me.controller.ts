@@ -1,4 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import type { Permission, Role } from '@beecastle/domain';
 import type { AuthContext, AuthProfile } from '../auth-context';
 import { CurrentAuth } from '../auth.decorators';
@@ -13,6 +14,7 @@ export interface MeResponse extends AuthProfile {
  * creator (whose membership the key's authority rests on and is capped by) and `apiKey` names the
  * key itself, which is the actor recorded on changes made with it; `role` is the key's.
  */
+@ApiTags('auth')
 @Controller('v1/me')
 export class MeController {
   @Get()
