@@ -43,7 +43,7 @@ export async function startBenchDatabase(): Promise<BenchDatabase> {
   };
 }
 
-export function percentile(sorted: readonly number[], p: number): number {
+export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index];
@@ -59,3 +59,22 @@ export function fmt(n: number, digits = 0): string {
     minimumFractionDigits: digits,
   });
 }
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** p50 and p99 of a set of durations in milliseconds (sorts a copy). */
+export function latencySummary(samples: readonly number[]): LatencySummary {
+  const sorted = Float64Array.from(samples).sort();
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+  };
+}
+
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));

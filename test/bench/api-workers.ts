@@ -1,0 +1,174 @@
+/* The threads of bench:api that must not share the server's event loop: the HTTPS command load,
+ * and the poller that watches the contacts projection's checkpoint. Each is plain JavaScript run by
+ * a worker thread, and stamps times as performance.timeOrigin + performance.now(), a clock all
+ * threads share, so acknowledgements and checkpoint sightings can be compared afterwards. */
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Each of `connections` loops creates a contact, then patches it with the ETag the create
+ * answered, until the deadline. Every acknowledged command is recorded as (contact id, version,
+ * time of the answer) for the projection lag.
+ */
+const COMMAND_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { Pool } = require(workerData.undici);
+(async () => {
+  const { origin, ca, credential, connections, durationMs, creates, patches } = workerData;
+  const pool = new Pool(origin, { connections, pipelining: 1, connect: { ca } });
+  const now = () => performance.timeOrigin + performance.now();
+  const headers = { authorization: 'Bearer ' + credential, 'content-type': 'application/json' };
+  const createMs = [], patchMs = [], ackIds = [], ackVersions = [], ackAt = [];
+  const statuses = {};
+  const failures = [];
+  const count = (what, res, text) => {
+    const key = what + ' ' + res.statusCode;
+    statuses[key] = (statuses[key] || 0) + 1;
+    if (res.statusCode >= 300 && failures.length < 5) failures.push(key + ' ' + text.slice(0, 300));
+  };
+  const started = now();
+  const deadline = started + durationMs;
+  await Promise.all(Array.from({ length: connections }, async (_, client) => {
+    for (let i = client; now() < deadline; i += connections) {
+      let t0 = now();
+      const created = await pool.request({
+        path: '/v1/contacts', method: 'POST', headers, body: creates[i % creates.length],
+      });
+      let text = await created.body.text();
+      let t1 = now();
+      count('POST', created, text);
+      if (created.statusCode !== 201) continue;
+      const { id, version } = JSON.parse(text);
+      createMs.push(t1 - t0);
+      ackIds.push(id); ackVersions.push(version); ackAt.push(t1);
+      t0 = now();
+      const patched = await pool.request({
+        path: '/v1/contacts/' + id, method: 'PATCH',
+        headers: { ...headers, 'if-match': created.headers.etag },
+        body: patches[i % patches.length],
+      });
+      text = await patched.body.text();
+      t1 = now();
+      count('PATCH', patched, text);
+      if (patched.statusCode !== 200) continue;
+      patchMs.push(t1 - t0);
+      ackIds.push(id); ackVersions.push(JSON.parse(text).version); ackAt.push(t1);
+    }
+  }));
+  const ms = now() - started;
+  await pool.close();
+  parentPort.postMessage({ ms, createMs, patchMs, ackIds, ackVersions, ackAt, statuses, failures });
+})().catch((error) => { throw error; });
+`;
+
+export interface CommandLoadResult {
+  readonly ms: number;
+  readonly createMs: number[];
+  readonly patchMs: number[];
+  /** One entry per acknowledged command, in the three arrays alike. */
+  readonly ackIds: string[];
+  readonly ackVersions: number[];
+  readonly ackAt: number[];
+  readonly statuses: Record<string, number>;
+  readonly failures: string[];
+}
+
+export interface CommandLoadOptions {
+  readonly origin: string;
+  readonly ca: Buffer;
+  readonly credential: string;
+  readonly connections: number;
+  readonly durationMs: number;
+  /** JSON bodies, used in turn. */
+  readonly creates: readonly string[];
+  readonly patches: readonly string[];
+}
+
+export function runCommandLoad(options: CommandLoadOptions): Promise<CommandLoadResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(COMMAND_WORKER, {
+      eval: true,
+      workerData: { undici: require.resolve('undici'), ...options, ca: options.ca.toString() },
+    });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+/**
+ * Reads the projection's checkpoint every `pollMs` on its own connection and keeps each new value
+ * with the time it was seen (the answer's arrival: a sighting is never earlier than the commit).
+ */
+const CHECKPOINT_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { Client } = require(workerData.pg);
+(async () => {
+  const { connectionString, projection, pollMs } = workerData;
+  const client = new Client({ connectionString, application_name: 'bench-checkpoint-poller' });
+  await client.connect();
+  let stopping = false;
+  parentPort.on('message', () => { stopping = true; });
+  const sightings = [];
+  let last = '';
+  let polls = 0;
+  while (!stopping) {
+    const { rows } = await client.query({
+      name: 'checkpoint',
+      text: 'SELECT position_commit::text AS c, position_prepare::text AS p FROM projection_checkpoints WHERE projection = $1',
+      values: [projection],
+    });
+    const at = performance.timeOrigin + performance.now();
+    polls++;
+    if (rows.length > 0 && rows[0].c + '/' + rows[0].p !== last) {
+      last = rows[0].c + '/' + rows[0].p;
+      sightings.push([at, rows[0].c, rows[0].p]);
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+  await client.end();
+  parentPort.postMessage({ sightings, polls });
+})().catch((error) => { throw error; });
+`;
+
+export interface CheckpointSighting {
+  readonly at: number;
+  readonly commit: bigint;
+  readonly prepare: bigint;
+}
+
+export interface CheckpointPoller {
+  /** Every distinct checkpoint seen, in order, with the time it was first seen. */
+  stop(): Promise<{ sightings: CheckpointSighting[]; polls: number }>;
+}
+
+export function startCheckpointPoller(
+  connectionString: string,
+  projection: string,
+  pollMs: number,
+): CheckpointPoller {
+  const worker = new Worker(CHECKPOINT_WORKER, {
+    eval: true,
+    workerData: { pg: require.resolve('pg'), connectionString, projection, pollMs },
+  });
+  const result = new Promise<{ sightings: [number, string, string][]; polls: number }>(
+    (resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    },
+  );
+  // A failure surfaces from stop(); until then it must not count as unhandled.
+  result.catch(() => undefined);
+  return {
+    stop: async () => {
+      worker.postMessage('stop');
+      const { sightings, polls } = await result;
+      return {
+        polls,
+        sightings: sightings.map(([at, commit, prepare]) => ({
+          at,
+          commit: BigInt(commit),
+          prepare: BigInt(prepare),
+        })),
+      };
+    },
+  };
+}
