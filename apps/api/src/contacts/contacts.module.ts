@@ -1,12 +1,14 @@
 import { Module } from '@nestjs/common';
 import { CONTACT_COMMAND_HANDLERS } from './contact-command-handlers';
+import { CONTACT_QUERY_HANDLERS } from './contact-query-handlers';
+import { ContactQueriesController } from './contact-queries.controller';
 import { ContactRepository } from './contact.repository';
 import { ContactsController } from './contacts.controller';
 
 /** Contacts and their interactions: commands, queries and imports. */
 @Module({
-  controllers: [ContactsController],
-  providers: [ContactRepository, ...CONTACT_COMMAND_HANDLERS],
+  controllers: [ContactsController, ContactQueriesController],
+  providers: [ContactRepository, ...CONTACT_COMMAND_HANDLERS, ...CONTACT_QUERY_HANDLERS],
   exports: [ContactRepository],
 })
 export class ContactsModule {}
