@@ -1,5 +1,5 @@
 import { InvalidEventError, OrganisationMismatchError } from './errors';
-import type { NewEvent } from './event-store.port';
+import type { NewEvent, StreamAppend } from './event-store.port';
 import { parseStreamName } from './stream-name';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -39,6 +39,38 @@ export function validateAppend(stream: string, events: readonly NewEvent[]): str
     }
   }
   return organisationId;
+}
+
+/**
+ * `validateAppend` for each stream of a multi-stream append, plus what only the whole can break:
+ * at least one stream, each named once (two parts for one stream would each be decided on the same
+ * revision), and at most MAX_EVENTS_PER_APPEND events in all. Returns each stream's organisation.
+ */
+export function validateAppends(appends: readonly StreamAppend[]): string[] {
+  if (appends.length === 0) throw new InvalidEventError('An append needs at least one stream');
+  const streams = new Set<string>();
+  const ids = new Set<string>();
+  let total = 0;
+  const organisationIds = appends.map(({ stream, events }) => {
+    if (streams.has(stream)) {
+      throw new InvalidEventError(
+        `Stream ${stream} is named twice in one append: give it one entry with all its events`,
+      );
+    }
+    streams.add(stream);
+    total += events.length;
+    if (total > MAX_EVENTS_PER_APPEND) {
+      throw new InvalidEventError(`An append takes at most ${MAX_EVENTS_PER_APPEND} events`);
+    }
+    const organisationId = validateAppend(stream, events);
+    for (const event of events) {
+      if (ids.has(event.eventId))
+        throw new InvalidEventError(`Event id repeated within one append`);
+      ids.add(event.eventId);
+    }
+    return organisationId;
+  });
+  return organisationIds;
 }
 
 /** Metadata bytes as stored: JSON in the key order given. */

@@ -56,6 +56,13 @@ export interface AppendResult {
   readonly position: Position;
 }
 
+/** One stream's part of a multi-stream append: its events and the revision they were decided on. */
+export interface StreamAppend {
+  readonly stream: string;
+  readonly events: readonly NewEvent[];
+  readonly expectedRevision: ExpectedRevision;
+}
+
 export type Direction = 'forwards' | 'backwards';
 
 export interface ReadStreamOptions {
@@ -106,6 +113,14 @@ export interface EventStore {
     events: readonly NewEvent[],
     options: AppendOptions,
   ): Promise<AppendResult>;
+  /**
+   * Several streams in one atomic append: all of it becomes visible, in the order given, or none.
+   * Each stream is checked and retried exactly as `appendToStream` would (a stream whose events are
+   * already there writes nothing and answers as before); the first stream that conflicts fails the
+   * whole call with its `WrongExpectedVersionError`. One result per append, in order. Streams may
+   * belong to different organisations; a stream may appear only once.
+   */
+  appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]>;
   /** Throws `StreamNotFoundError` when the stream has no events. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;

@@ -96,6 +96,28 @@ describe('UpcastingEventStore', () => {
     ]);
   });
 
+  it('passes multi-stream appends through, and reads them back upcast', async () => {
+    const other = newContactStream(organisationId);
+    const added = newEvent(organisationId, {
+      type: 'ContactAdded',
+      data: jsonBytes({ name: 'Lin' }),
+    });
+
+    const results = await store.appendToStreams([
+      { stream, events: [newEvent(organisationId)], expectedRevision: 2n },
+      { stream: other, events: [added], expectedRevision: 'no_stream' },
+    ]);
+
+    expect(results.map((r) => r.nextExpectedRevision)).toEqual([3n, 0n]);
+    const [read] = await store.readStream(other);
+    expect([read.type, read.schemaVersion, decode(read)]).toEqual([
+      'ContactCreated',
+      3,
+      { fullName: 'Lin', tags: [] },
+    ]);
+    expect(await inner.readStream(stream)).toHaveLength(4);
+  });
+
   it('refuses two upcasters for the same type and version', () => {
     const registry = new UpcasterRegistry([renameToCreated]);
     expect(() => registry.register({ ...renameToCreated })).toThrow('ContactAdded@1');

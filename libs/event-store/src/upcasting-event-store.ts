@@ -6,6 +6,7 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   SubscribeToAllOptions,
   Subscription,
   SubscriptionMessage,
@@ -67,6 +68,10 @@ export class UpcastingEventStore implements EventStore {
     options: AppendOptions,
   ): Promise<AppendResult> {
     return this.inner.appendToStream(stream, events, options);
+  }
+
+  appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    return this.inner.appendToStreams(appends);
   }
 
   async readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {

@@ -162,6 +162,7 @@ describe('signing keys (PostgreSQL)', () => {
   it('rolls the key back when its event cannot be recorded', async () => {
     const unavailable: EventStore = {
       appendToStream: () => Promise.reject(new Error('the event log is unavailable')),
+      appendToStreams: () => Promise.reject(new Error('the event log is unavailable')),
       readStream: (...args) => events.readStream(...args),
       readAll: (...args) => events.readAll(...args),
       subscribeToAll: (...args) => events.subscribeToAll(...args),

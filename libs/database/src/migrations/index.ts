@@ -4,6 +4,8 @@ import { ProjectionCheckpoints1764000000002 } from './1764000000002-ProjectionCh
 import { Identity1764000000003 } from './1764000000003-Identity';
 import { Authentication1764000000004 } from './1764000000004-Authentication';
 import { Contacts1764000000005 } from './1764000000005-Contacts';
+import { Idempotency1764000000006 } from './1764000000006-Idempotency';
+import { MultiStreamAppend1764000000007 } from './1764000000007-MultiStreamAppend';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -15,4 +17,6 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   Identity1764000000003,
   Authentication1764000000004,
   Contacts1764000000005,
+  Idempotency1764000000006,
+  MultiStreamAppend1764000000007,
 ];

@@ -7,9 +7,11 @@ import {
   WrongExpectedVersionError,
 } from '../errors';
 import type {
+  AppendResult,
   EventStore,
   NewEvent,
   RecordedEvent,
+  StreamAppend,
   SubscribeToAllOptions,
   SubscriptionMessage,
 } from '../event-store.port';
@@ -408,6 +410,333 @@ export function describeEventStoreContract(
         await expect(store.readStream('contact-nope.abc')).rejects.toBeInstanceOf(
           InvalidStreamNameError,
         );
+      });
+    });
+
+    describe('multi-stream appends', () => {
+      const positionsOf = (results: readonly AppendResult[]) => results.map((r) => r.position);
+
+      it('appends to three streams at once, in the order given, each at its own revision', async () => {
+        const other = randomUUID();
+        const [fresh, existing, anyStream] = [1, 2, 3].map(() => newContactStream(organisationId));
+        const theirs = newContactStream(other);
+        await seed(existing, 2);
+        await seed(anyStream, 1);
+        const before = await readOwn();
+        const appends: StreamAppend[] = [
+          { stream: fresh, events: newEvents(organisationId, 2), expectedRevision: 'no_stream' },
+          { stream: theirs, events: newEvents(other, 1), expectedRevision: 'no_stream' },
+          { stream: existing, events: newEvents(organisationId, 1), expectedRevision: 1n },
+          { stream: anyStream, events: newEvents(organisationId, 2), expectedRevision: 'any' },
+        ];
+
+        const results = await store.appendToStreams(appends);
+
+        expect(results.map((r) => r.nextExpectedRevision)).toEqual([1n, 0n, 2n, 2n]);
+        expectStrictlyIncreasing(positionsOf(results));
+        expect(revisions(await store.readStream(fresh))).toEqual([0n, 1n]);
+        expect(revisions(await store.readStream(existing))).toEqual([0n, 1n, 2n]);
+        expect(revisions(await store.readStream(anyStream))).toEqual([0n, 1n, 2n]);
+        expect(ids(await store.readStream(theirs))).toEqual(ids(appends[1].events));
+        // A later append comes after the whole of it, and the log keeps the order given.
+        const later = await seed(fresh, 1);
+        const own = await readOwn();
+        expect(ids(own)).toEqual([
+          ...ids(before),
+          ...appends.filter((a) => a.stream !== theirs).flatMap((a) => ids(a.events)),
+          ...ids(later),
+        ]);
+        expectStrictlyIncreasing(own.map((e) => e.position));
+        const all = await store.readAll({ fromPosition: own[before.length].position });
+        const lastOf = (stream: string) => all.filter((e) => e.streamId === stream).at(-1)!;
+        expect(
+          [fresh, theirs, existing, anyStream].map((stream, i) =>
+            comparePositions(
+              stream === fresh ? own[before.length + 1].position : lastOf(stream).position,
+              results[i].position,
+            ),
+          ),
+        ).toEqual([0, 0, 0, 0]);
+        expect(await readOwn(other)).toHaveLength(1);
+        // Each stream's hash chain runs on across the append.
+        const chained = await store.readStream(existing);
+        expect(chained[2].prevHash).toBe(chained[1].hash);
+      });
+
+      it('writes nothing to any stream when one conflicts, and names the first that does', async () => {
+        const other = randomUUID();
+        const [fresh, conflicting, alsoConflicting] = [1, 2, 3].map(() =>
+          newContactStream(organisationId),
+        );
+        await seed(conflicting, 3);
+        await seed(alsoConflicting, 1);
+        const theirs = newContactStream(other);
+        const before = await readOwn();
+
+        const error = await rejectionOf(
+          store.appendToStreams([
+            { stream: fresh, events: newEvents(organisationId, 2), expectedRevision: 'no_stream' },
+            { stream: theirs, events: newEvents(other, 1), expectedRevision: 'any' },
+            { stream: conflicting, events: newEvents(organisationId, 1), expectedRevision: 1n },
+            {
+              stream: alsoConflicting,
+              events: newEvents(organisationId, 1),
+              expectedRevision: 'no_stream',
+            },
+          ]),
+        );
+
+        expectWrongExpectedVersion(error, conflicting, 1n, 2n);
+        expect(await readOwn()).toEqual(before);
+        expect(await readOwn(other)).toEqual([]);
+        await expect(store.readStream(fresh)).rejects.toBeInstanceOf(StreamNotFoundError);
+        await expect(store.readStream(theirs)).rejects.toBeInstanceOf(StreamNotFoundError);
+      });
+
+      it('reports a missing stream as actual no_stream', async () => {
+        const [a, b] = [newContactStream(organisationId), newContactStream(organisationId)];
+
+        const error = await rejectionOf(
+          store.appendToStreams([
+            { stream: a, events: newEvents(organisationId, 1), expectedRevision: 'any' },
+            { stream: b, events: newEvents(organisationId, 1), expectedRevision: 'stream_exists' },
+          ]),
+        );
+
+        expectWrongExpectedVersion(error, b, 'stream_exists', 'no_stream');
+        expect(await readOwn()).toEqual([]);
+      });
+
+      it('an exact retry answers as the first time and writes nothing', async () => {
+        const [a, b] = [newContactStream(organisationId), newContactStream(organisationId)];
+        await seed(b, 1);
+        const appends: StreamAppend[] = [
+          { stream: a, events: newEvents(organisationId, 2), expectedRevision: 'no_stream' },
+          { stream: b, events: newEvents(organisationId, 1), expectedRevision: 0n },
+        ];
+        const original = await store.appendToStreams(appends);
+        const before = await readOwn();
+
+        const retry = await store.appendToStreams(appends);
+
+        expect(retry.map((r) => r.nextExpectedRevision)).toEqual([1n, 1n]);
+        expect(positionsOf(retry).map((p, i) => comparePositions(p, original[i].position))).toEqual(
+          [0, 0],
+        );
+        expect(await readOwn()).toEqual(before);
+      });
+
+      it('retries per stream: one already written answers as before, the others append', async () => {
+        const [done, next] = [newContactStream(organisationId), newContactStream(organisationId)];
+        const written = newEvents(organisationId, 2);
+        const original = await store.appendToStreams([
+          { stream: done, events: written, expectedRevision: 'no_stream' },
+        ]);
+        const fresh = newEvents(organisationId, 1);
+
+        const results = await store.appendToStreams([
+          { stream: done, events: written, expectedRevision: 'no_stream' },
+          { stream: next, events: fresh, expectedRevision: 'no_stream' },
+        ]);
+
+        expect(comparePositions(results[0].position, original[0].position)).toBe(0);
+        expect(results.map((r) => r.nextExpectedRevision)).toEqual([1n, 0n]);
+        expect(ids(await readOwn())).toEqual([...ids(written), ...ids(fresh)]);
+      });
+
+      it('a retry whose first id matches but a later one differs fails, writing nothing', async () => {
+        const [a, b] = [newContactStream(organisationId), newContactStream(organisationId)];
+        const events = newEvents(organisationId, 2);
+        await store.appendToStream(a, events, { expectedRevision: 'no_stream' });
+        const before = await readOwn();
+
+        const error = await rejectionOf(
+          store.appendToStreams([
+            { stream: b, events: newEvents(organisationId, 1), expectedRevision: 'no_stream' },
+            {
+              stream: a,
+              events: [events[0], newEvent(organisationId)],
+              expectedRevision: 'no_stream',
+            },
+          ]),
+        );
+
+        expectWrongExpectedVersion(error, a, 'no_stream', 1n);
+        expect(await readOwn()).toEqual(before);
+      });
+
+      it('refuses a stream named twice, writing nothing', async () => {
+        const [a, b] = [newContactStream(organisationId), newContactStream(organisationId)];
+
+        const error = await rejectionOf(
+          store.appendToStreams([
+            { stream: a, events: newEvents(organisationId, 1), expectedRevision: 'no_stream' },
+            { stream: b, events: newEvents(organisationId, 1), expectedRevision: 'no_stream' },
+            { stream: a, events: newEvents(organisationId, 1), expectedRevision: 0n },
+          ]),
+        );
+
+        expect(error).toBeInstanceOf(InvalidEventError);
+        expect((error as Error).message).toContain(`${a} is named twice`);
+        expect(await readOwn()).toEqual([]);
+      });
+
+      it('refuses a stream whose events name another organisation, writing nothing', async () => {
+        const other = randomUUID();
+        const [a, b] = [newContactStream(organisationId), newContactStream(other)];
+
+        const error = await rejectionOf(
+          store.appendToStreams([
+            { stream: a, events: newEvents(organisationId, 1), expectedRevision: 'any' },
+            {
+              stream: b,
+              events: [newEvent(other), newEvent(organisationId)],
+              expectedRevision: 'any',
+            },
+          ]),
+        );
+
+        expect(error).toBeInstanceOf(OrganisationMismatchError);
+        expect((error as OrganisationMismatchError).stream).toBe(b);
+        expect(await readOwn()).toEqual([]);
+        expect(await readOwn(other)).toEqual([]);
+      });
+
+      it('refuses an empty append, a stream without events and an invalid name', async () => {
+        const a = newContactStream(organisationId);
+        const one = (stream: string, count: number): StreamAppend => ({
+          stream,
+          events: newEvents(organisationId, count),
+          expectedRevision: 'any',
+        });
+
+        await expect(store.appendToStreams([])).rejects.toBeInstanceOf(InvalidEventError);
+        await expect(
+          store.appendToStreams([one(a, 1), one(newContactStream(organisationId), 0)]),
+        ).rejects.toBeInstanceOf(InvalidEventError);
+        await expect(
+          store.appendToStreams([one(a, 1), one('contact-nope.x', 1)]),
+        ).rejects.toBeInstanceOf(InvalidStreamNameError);
+        expect(await readOwn()).toEqual([]);
+      });
+
+      it('two appends over the same streams in opposite orders both succeed, without deadlock', async () => {
+        const streams = Array.from({ length: 8 }, () => newContactStream(organisationId));
+        const rounds = 20;
+
+        for (let round = 0; round < rounds; round += 1) {
+          const forwards = streams.map((stream) => ({
+            stream,
+            events: newEvents(organisationId, 1),
+            expectedRevision: 'any' as const,
+          }));
+          const backwards = [...streams].reverse().map((stream) => ({
+            stream,
+            events: newEvents(organisationId, 1),
+            expectedRevision: 'any' as const,
+          }));
+          await Promise.all([store.appendToStreams(forwards), store.appendToStreams(backwards)]);
+        }
+
+        const own = await readOwn();
+        expect(own).toHaveLength(streams.length * rounds * 2);
+        for (const stream of streams) {
+          expect(revisions(await store.readStream(stream))).toEqual(range(0, rounds * 2 - 1));
+          // Global order agrees with revision order, stream by stream.
+          expect(revisions(own.filter((e) => e.streamId === stream))).toEqual(
+            range(0, rounds * 2 - 1),
+          );
+        }
+      });
+
+      it('of 10 concurrent appends creating the same stream exactly one succeeds', async () => {
+        const shared = newContactStream(organisationId);
+        const attempts = Array.from({ length: 10 }, () => [
+          {
+            stream: newContactStream(organisationId),
+            events: newEvents(organisationId, 1),
+            expectedRevision: 'no_stream' as const,
+          },
+          {
+            stream: shared,
+            events: newEvents(organisationId, 1),
+            expectedRevision: 'no_stream' as const,
+          },
+        ]);
+
+        const outcomes = await Promise.allSettled(attempts.map((a) => store.appendToStreams(a)));
+
+        const won = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [i] : []));
+        expect(won).toHaveLength(1);
+        for (const outcome of outcomes) {
+          if (outcome.status === 'rejected') {
+            expectWrongExpectedVersion(outcome.reason, shared, 'no_stream', 0n);
+          }
+        }
+        expect(ids(await readOwn())).toEqual(attempts[won[0]].flatMap((a) => ids(a.events)));
+      });
+
+      it('no committed event is skipped: a live subscriber gets exactly the acknowledged ones, in log order', async () => {
+        const other = randomUUID();
+        const collector = subscribe({ fromPosition: 'end', filter: { organisationId } });
+        await collector.untilCaughtUp();
+        const sharedStreams = [1, 2, 3].map(() => newContactStream(organisationId));
+        const acknowledged = new Set<string>();
+        let refused = 0;
+
+        // Four writers; every third append is made to conflict on purpose, and its other streams
+        // must then stay invisible. Shared streams with `any` keep the writers contending.
+        await Promise.all(
+          Array.from({ length: 4 }, async (_, writer) => {
+            for (let i = 0; i < 15; i += 1) {
+              await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+              const appends: StreamAppend[] = [
+                {
+                  stream: sharedStreams[(writer + i) % 3],
+                  events: newEvents(organisationId, 1 + (i % 2)),
+                  expectedRevision: 'any',
+                },
+                {
+                  stream: newContactStream(organisationId),
+                  events: newEvents(organisationId, 1),
+                  expectedRevision: 'no_stream',
+                },
+                {
+                  stream: newContactStream(other),
+                  events: newEvents(other, 1),
+                  expectedRevision: 'no_stream',
+                },
+              ];
+              if (i % 3 === 2) {
+                appends.push({
+                  stream: sharedStreams[(writer + i + 1) % 3],
+                  events: newEvents(organisationId, 1),
+                  expectedRevision: 'no_stream',
+                });
+              }
+              try {
+                await store.appendToStreams(appends);
+                for (const a of appends) {
+                  if (a.events[0].metadata.organisationId === organisationId) {
+                    for (const id of ids(a.events)) acknowledged.add(id);
+                  }
+                }
+              } catch (error) {
+                if (!(error instanceof WrongExpectedVersionError)) throw error;
+                refused += 1;
+              }
+            }
+          }),
+        );
+        const sentinel = await seed(newContactStream(organisationId), 1);
+        await collector.untilEvents(ids(sentinel));
+
+        const delivered = ids(collector.events()).filter((id) => id !== sentinel[0].eventId);
+        expect(refused).toBeGreaterThan(0);
+        expect(delivered.filter((id) => !acknowledged.has(id))).toEqual([]);
+        expect([...acknowledged].filter((id) => !delivered.includes(id))).toEqual([]);
+        expect(delivered).toHaveLength(acknowledged.size);
+        expect([...delivered, sentinel[0].eventId]).toEqual(ids(await readOwn()));
       });
     });
 

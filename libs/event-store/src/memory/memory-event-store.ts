@@ -1,4 +1,4 @@
-import { encodeMetadata, validateAppend } from '../append-validation';
+import { encodeMetadata, validateAppend, validateAppends } from '../append-validation';
 import { StreamNotFoundError, WrongExpectedVersionError } from '../errors';
 import type {
   AppendOptions,
@@ -11,6 +11,7 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   SubscribeToAllOptions,
   Subscription,
   SubscriptionMessage,
@@ -64,6 +65,10 @@ export class InMemoryEventStore implements EventStore {
     return settle(() => this.append(stream, events, options));
   }
 
+  appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    return settle(() => this.appendMany(appends));
+  }
+
   readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     return settle(() => this.read(stream, options));
   }
@@ -100,47 +105,80 @@ export class InMemoryEventStore implements EventStore {
   ): AppendResult {
     this.assertOpen();
     const organisationId = validateAppend(stream, events);
-    const existing = this.streams.get(stream) ?? [];
-    const isNew = existing.length === 0;
-    const retried = this.findRetry(stream, existing, events, options.expectedRevision);
-    if (retried) return retried;
-    checkExpectedRevision(stream, existing, options.expectedRevision);
+    const planned = this.plan(stream, organisationId, events, options.expectedRevision);
+    return this.commit([planned])[0];
+  }
 
+  private appendMany(appends: readonly StreamAppend[]): AppendResult[] {
+    this.assertOpen();
+    const organisationIds = validateAppends(appends);
+    // Every stream is checked before anything is written: the first conflict throws with the log
+    // untouched.
+    const planned = appends.map((a, i) =>
+      this.plan(a.stream, organisationIds[i], a.events, a.expectedRevision),
+    );
+    return this.commit(planned);
+  }
+
+  /** What an append would do to one stream: the original result of a retry, or events to write. */
+  private plan(
+    stream: string,
+    organisationId: string,
+    events: readonly NewEvent[],
+    expected: ExpectedRevision,
+  ): PlannedAppend {
+    const existing = this.streams.get(stream) ?? [];
+    const retried = this.findRetry(stream, existing, events, expected);
+    if (retried) return { retried };
+    checkExpectedRevision(stream, existing, expected);
+    return { write: { stream, organisationId, events, existing } };
+  }
+
+  /** Writes every planned batch with one timestamp; nothing here can throw half-way. */
+  private commit(planned: readonly PlannedAppend[]): AppendResult[] {
     const recordedAtMillis = this.nextRecordedAt();
-    let prevHash = existing.length > 0 ? existing[existing.length - 1].hash : GENESIS_HASH;
-    const written: StoredEvent[] = [];
-    for (const event of events) {
-      const seq = BigInt(this.log.length + written.length + 1);
-      const fields = {
-        streamId: stream,
-        revision: BigInt(existing.length + written.length),
-        eventId: event.eventId,
-        type: event.type,
-        schemaVersion: event.schemaVersion,
-        organisationId,
-        data: Buffer.from(event.data),
-        metadata: encodeMetadata(event),
-      };
-      const hash = computeEventHash(prevHash, {
-        ...fields,
-        recordedAtMicros: BigInt(recordedAtMillis) * 1000n,
-      });
-      written.push({
-        ...fields,
-        position: Object.freeze({ commit: seq, prepare: seq }),
-        recordedAtMillis,
-        prevHash,
-        hash,
-      });
-      prevHash = hash;
-    }
-    // Nothing above can throw half-way into the log: the batch becomes visible all at once.
-    this.log.push(...written);
-    existing.push(...written);
-    if (isNew) this.streams.set(stream, existing);
-    for (const subscription of this.subscriptions) subscription.notify();
-    const last = written[written.length - 1];
-    return { nextExpectedRevision: last.revision, position: last.position };
+    let notify = false;
+    const results = planned.map((p): AppendResult => {
+      if (p.retried) return p.retried;
+      const { stream, organisationId, events, existing } = p.write;
+      let prevHash = existing.length > 0 ? existing[existing.length - 1].hash : GENESIS_HASH;
+      const written: StoredEvent[] = [];
+      for (const event of events) {
+        const seq = BigInt(this.log.length + 1);
+        const fields = {
+          streamId: stream,
+          revision: BigInt(existing.length),
+          eventId: event.eventId,
+          type: event.type,
+          schemaVersion: event.schemaVersion,
+          organisationId,
+          data: Buffer.from(event.data),
+          metadata: encodeMetadata(event),
+        };
+        const hash = computeEventHash(prevHash, {
+          ...fields,
+          recordedAtMicros: BigInt(recordedAtMillis) * 1000n,
+        });
+        const stored = {
+          ...fields,
+          position: Object.freeze({ commit: seq, prepare: seq }),
+          recordedAtMillis,
+          prevHash,
+          hash,
+        };
+        this.log.push(stored);
+        existing.push(stored);
+        written.push(stored);
+        prevHash = hash;
+      }
+      if (!this.streams.has(stream)) this.streams.set(stream, existing);
+      notify = true;
+      const last = written[written.length - 1];
+      return { nextExpectedRevision: last.revision, position: last.position };
+    });
+    // Subscribers run on later ticks, so they see the whole batch at once.
+    if (notify) for (const subscription of this.subscriptions) subscription.notify();
+    return results;
   }
 
   private read(stream: string, options: ReadStreamOptions): RecordedEvent[] {
@@ -233,6 +271,18 @@ export class InMemoryEventStore implements EventStore {
     if (this.closed) throw new Error('InMemoryEventStore is closed');
   }
 }
+
+type PlannedAppend =
+  | { readonly retried: AppendResult; readonly write?: undefined }
+  | {
+      readonly retried?: undefined;
+      readonly write: {
+        readonly stream: string;
+        readonly organisationId: string;
+        readonly events: readonly NewEvent[];
+        readonly existing: StoredEvent[];
+      };
+    };
 
 // Runs `work` to completion now, so concurrent callers are serialised, yet reports every failure
 // (validation included) as a rejection, as an adapter doing I/O would.

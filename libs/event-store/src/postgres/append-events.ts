@@ -1,11 +1,17 @@
 import { DatabaseError } from 'pg';
-import { encodeMetadata, validateAppend } from '../append-validation';
+import { encodeMetadata, validateAppend, validateAppends } from '../append-validation';
 import {
   AppendInWriteTransactionError,
   OrganisationMismatchError,
   WrongExpectedVersionError,
 } from '../errors';
-import type { AppendOptions, AppendResult, ExpectedRevision, NewEvent } from '../event-store.port';
+import type {
+  AppendOptions,
+  AppendResult,
+  ExpectedRevision,
+  NewEvent,
+  StreamAppend,
+} from '../event-store.port';
 import type { Queryable } from './event-rows';
 
 /** SQLSTATEs raised by the events migration's functions and triggers. */
@@ -89,6 +95,85 @@ export async function appendEvents(
   } catch (error: unknown) {
     throw await translateAppendError(error, stream, organisationId, expected, readHead);
   }
+}
+
+const APPEND_STREAMS_SQL = `SELECT append_to_streams($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
+
+/**
+ * Several streams in one round trip: `append_to_streams` (MultiStreamAppend migration) locks them
+ * all, checks each as `append_to_stream` would, chains, inserts and advances the heads. Returns
+ * each stream's organisation too, for the wake-ups after commit.
+ */
+export async function appendEventsToStreams(
+  db: Queryable,
+  appends: readonly StreamAppend[],
+  readHead: (stream: string) => Promise<bigint | 'no_stream'>,
+): Promise<{ results: AppendResult[]; organisationIds: string[] }> {
+  const organisationIds = validateAppends(appends);
+  const events = appends.flatMap((a) => a.events);
+  try {
+    const { rows } = await db.query<unknown[]>({
+      name: 'bc_append_to_streams',
+      text: APPEND_STREAMS_SQL,
+      values: [
+        appends.map((a) => a.stream),
+        organisationIds,
+        appends.map((a) => (typeof a.expectedRevision === 'bigint' ? 'exact' : a.expectedRevision)),
+        appends.map((a) =>
+          typeof a.expectedRevision === 'bigint' ? a.expectedRevision.toString() : null,
+        ),
+        appends.map((a) => a.events.length),
+        events.map((e) => e.eventId),
+        events.map((e) => e.type),
+        events.map((e) => e.schemaVersion),
+        events.map((e) => e.data),
+        events.map((e) => encodeMetadata(e)),
+        events.map((e) => e.metadata.actorId),
+        events.map((e) => e.metadata.requestId ?? null),
+      ],
+      rowMode: 'array',
+    });
+    const flat = rows[0][0] as string[];
+    const results = appends.map((_, i): AppendResult => ({
+      nextExpectedRevision: BigInt(flat[3 * i]),
+      position: { commit: BigInt(flat[3 * i + 1]), prepare: BigInt(flat[3 * i + 2]) },
+    }));
+    return { results, organisationIds };
+  } catch (error: unknown) {
+    throw await translateAppendsError(error, appends, organisationIds, readHead);
+  }
+}
+
+/** `translateAppendError` for a multi-stream append: the database says which stream failed. */
+async function translateAppendsError(
+  error: unknown,
+  appends: readonly StreamAppend[],
+  organisationIds: readonly string[],
+  readHead: (stream: string) => Promise<bigint | 'no_stream'>,
+): Promise<unknown> {
+  if (!(error instanceof DatabaseError)) return error;
+  const index = Math.max(
+    0,
+    appends.findIndex((a) => failedStream(error) === a.stream),
+  );
+  const { stream, expectedRevision } = appends[index];
+  if (error.code === WRONG_EXPECTED_VERSION) {
+    const { actual } = JSON.parse(error.detail ?? '{}') as { actual?: string };
+    return new WrongExpectedVersionError(
+      stream,
+      expectedRevision,
+      actual === undefined || actual === 'no_stream' ? 'no_stream' : BigInt(actual),
+    );
+  }
+  return translateAppendError(error, stream, organisationIds[index], expectedRevision, readHead);
+}
+
+// YB001 names the stream in DETAIL; a unique violation names it in its key.
+function failedStream(error: DatabaseError): string | undefined {
+  if (error.code === WRONG_EXPECTED_VERSION) {
+    return (JSON.parse(error.detail ?? '{}') as { stream?: string }).stream;
+  }
+  return /^Key \(stream_id, revision\)=\(([^,]+), /.exec(error.detail ?? '')?.[1];
 }
 
 async function translateAppendError(

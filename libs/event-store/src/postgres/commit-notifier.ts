@@ -3,6 +3,11 @@ import { EVENTS_CHANNEL } from './notification-listener';
 
 const GATHER_MS = 2;
 const NOTIFY = { name: 'bc_notify_events', text: `SELECT pg_notify('${EVENTS_CHANNEL}', $1)` };
+// One statement for the organisations of a multi-stream append.
+const NOTIFY_EACH = {
+  name: 'bc_notify_events_each',
+  text: `SELECT pg_notify('${EVENTS_CHANNEL}', o) FROM unnest($1::text[]) AS o`,
+};
 
 /**
  * Wakes subscribers once an append has committed. Sent in a statement of its own rather than inside
@@ -37,9 +42,13 @@ export class CommitNotifier {
       await Promise.all([...this.inFlight.values()].map((e) => e.done));
   }
 
-  /** Inside a caller's transaction: PostgreSQL delivers it when (and only if) that commits. */
-  static async notifyAtCommit(db: Queryable, organisationId: string): Promise<void> {
-    await db.query({ ...NOTIFY, values: [organisationId] });
+  /** Inside a caller's transaction: PostgreSQL delivers them when (and only if) that commits. */
+  static async notifyAtCommit(db: Queryable, ...organisationIds: string[]): Promise<void> {
+    if (organisationIds.length === 1) {
+      await db.query({ ...NOTIFY, values: organisationIds });
+      return;
+    }
+    await db.query({ ...NOTIFY_EACH, values: [organisationIds] });
   }
 
   private async send(organisationId: string, entry: { again: boolean }): Promise<void> {

@@ -7,11 +7,12 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  StreamAppend,
   SubscribeToAllOptions,
   Subscription,
 } from '../event-store.port';
 import { EventStoreError } from '../errors';
-import { appendEvents, readStreamHead } from './append-events';
+import { appendEvents, appendEventsToStreams, readStreamHead } from './append-events';
 import { CommitNotifier } from './commit-notifier';
 import { NotificationListener } from './notification-listener';
 import { PostgresSubscription } from './postgres-subscription';
@@ -89,6 +90,14 @@ export class PostgresEventStore implements EventStore {
     return result;
   }
 
+  async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    const { results, organisationIds } = await this.onConnection((client) =>
+      appendEventsToStreams(client, appends, this.readHead),
+    );
+    for (const organisationId of new Set(organisationIds)) this.notifier.notify(organisationId);
+    return results;
+  }
+
   /**
    * A pooled connection for one autocommit statement. Unlike `pool.query`, which closes the
    * connection on any error, a statement the server refused (a wrong expected version, above all)
@@ -150,6 +159,15 @@ export class PostgresEventStore implements EventStore {
         const result = await appendEvents(client, stream, events, options, this.readHead);
         await CommitNotifier.notifyAtCommit(client, events[0].metadata.organisationId);
         return result;
+      },
+      appendToStreams: async (appends) => {
+        const { results, organisationIds } = await appendEventsToStreams(
+          client,
+          appends,
+          this.readHead,
+        );
+        await CommitNotifier.notifyAtCommit(client, ...new Set(organisationIds));
+        return results;
       },
       readStream: (stream, options = {}) => readStreamEvents(client, stream, options, pageSize),
       readAll: (options = {}) => readAllEvents(client, options, pageSize, 0),
