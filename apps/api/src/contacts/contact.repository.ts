@@ -10,7 +10,9 @@ import {
   WrongExpectedVersionError,
   streamName,
   type EventStore,
+  type NewEvent,
   type RecordedEvent,
+  type StreamAppend,
 } from '@beecastle/event-store';
 import { decodeContactEvent, encodeContactEventData } from '@beecastle/read-model';
 import { EVENT_STORE } from '../event-store/event-store.module';
@@ -28,6 +30,13 @@ export interface LoadedContact {
 /** What a handler decided: the events to append (none is fine) and what to answer. */
 export interface ContactDecision<R> {
   readonly events: readonly ContactEvent[];
+  readonly result: R;
+}
+
+/** A decision spanning two contacts, each with its own events (either list may be empty). */
+export interface PairDecision<R> {
+  readonly first: readonly ContactEvent[];
+  readonly second: readonly ContactEvent[];
   readonly result: R;
 }
 
@@ -68,19 +77,23 @@ export function concurrentChange(): ProblemException {
 }
 
 /**
- * The domain names the field it refused; the answer says which, as every other validation
- * answer does (the value is never echoed).
+ * Runs a decision. The domain names the field it refuses; the answer says which, as every other
+ * validation answer does (the value is never echoed).
  */
-export function asFieldProblem(error: unknown): unknown {
-  if (!(error instanceof ContactValidationError)) return error;
-  return new ProblemException(
-    400,
-    'VALIDATION_FAILED',
-    `The request is not valid: ${error.message}.`,
-    {
-      fields: [error.field],
-    },
-  );
+async function decision<T>(decide: () => T | Promise<T>): Promise<T> {
+  try {
+    return await decide();
+  } catch (error) {
+    if (!(error instanceof ContactValidationError)) throw error;
+    throw new ProblemException(
+      400,
+      'VALIDATION_FAILED',
+      `The request is not valid: ${error.message}.`,
+      {
+        fields: [error.field],
+      },
+    );
+  }
 }
 
 /**
@@ -127,11 +140,7 @@ export class ContactRepository {
         versionOf(contact.revision) !== ifMatch
       )
         throw preconditionFailed();
-      const { events, result } = await Promise.resolve(decide(contact, new Date())).catch(
-        (error: unknown) => {
-          throw asFieldProblem(error);
-        },
-      );
+      const { events, result } = await decision(() => decide(contact, new Date()));
       if (events.length === 0) return { result, version: versionOf(contact.revision) };
       try {
         const appended = await this.store.appendToStream(
@@ -143,6 +152,67 @@ export class ContactRepository {
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError)) throw error;
         if (ifMatch !== undefined) throw preconditionFailed();
+        if (attempt === ATTEMPTS) throw concurrentChange();
+      }
+    }
+  }
+
+  /**
+   * As `change`, for a decision about two contacts (a merge): both streams are appended in one
+   * atomic append, the first contact's events first, so neither half is ever seen alone. If-Match
+   * names the first contact's version; a conflict on it answers 412, one on the second retries.
+   * Answers with the first contact's version.
+   */
+  async changePair<R>(
+    context: CommandContext,
+    [firstId, secondId]: readonly [string, string],
+    ifMatch: number | undefined,
+    decide: (
+      first: LoadedContact,
+      second: LoadedContact,
+      now: Date,
+    ) => PairDecision<R> | Promise<PairDecision<R>>,
+  ): Promise<ContactChanged<R>> {
+    const firstStream = contactStream(context.organisationId, firstId);
+    for (let attempt = 1; ; attempt += 1) {
+      const [first, second] = await Promise.all([
+        this.load(context.organisationId, firstId),
+        this.load(context.organisationId, secondId),
+      ]);
+      if (
+        ifMatch !== undefined &&
+        first.state.status !== 'none' &&
+        versionOf(first.revision) !== ifMatch
+      )
+        throw preconditionFailed();
+      const decided = await decision(() => decide(first, second, new Date()));
+      const appends: StreamAppend[] = [
+        { stream: firstStream, loaded: first, events: decided.first },
+        {
+          stream: contactStream(context.organisationId, secondId),
+          loaded: second,
+          events: decided.second,
+        },
+      ]
+        .filter(({ events }) => events.length > 0)
+        .map(({ stream, loaded, events }) => ({
+          stream,
+          events: events.map((event): NewEvent =>
+            toNewEvent(event, encodeContactEventData(event), context),
+          ),
+          expectedRevision: loaded.revision,
+        }));
+      if (appends.length === 0)
+        return { result: decided.result, version: versionOf(first.revision) };
+      try {
+        const appended = await this.store.appendToStreams(appends);
+        const own = appends.findIndex((a) => a.stream === firstStream);
+        const version =
+          own === -1 ? versionOf(first.revision) : Number(appended[own].nextExpectedRevision);
+        return { result: decided.result, version };
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError)) throw error;
+        if (ifMatch !== undefined && error.stream === firstStream) throw preconditionFailed();
         if (attempt === ATTEMPTS) throw concurrentChange();
       }
     }
