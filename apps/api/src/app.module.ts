@@ -7,6 +7,7 @@ import { ContactsModule } from './contacts/contacts.module';
 import { DatabaseModule } from './database/database.module';
 import { EventStoreModule } from './event-store/event-store.module';
 import { HealthModule } from './health/health.module';
+import { IdempotencyModule } from './http/idempotency/idempotency.module';
 import { LoggingModule } from './logging/logging.module';
 import { OrganisationsModule } from './organisations/organisations.module';
 
@@ -31,6 +32,7 @@ export class AppModule {
         CqrsModule.forRoot(),
         HealthModule,
         AuthModule,
+        IdempotencyModule,
         OrganisationsModule,
         AuditModule,
         ContactsModule,

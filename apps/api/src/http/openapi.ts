@@ -2,7 +2,12 @@ import type { INestApplication } from '@nestjs/common';
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { ModulesContainer } from '@nestjs/core';
-import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import {
+  DocumentBuilder,
+  type OpenAPIObject,
+  type ParameterObject,
+  SwaggerModule,
+} from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import { IS_PUBLIC } from '../auth/auth.decorators';
 
@@ -62,7 +67,7 @@ export function serveOpenApi(app: INestApplication): void {
     .addSecurityRequirements(BEARER)
     .build();
   // Built on first request: by then every module's controllers are known.
-  const document = () => markPublicRoutes(app, SwaggerModule.createDocument(app, config));
+  const document = () => describeConventions(app, SwaggerModule.createDocument(app, config));
   SwaggerModule.setup(DOCS_PATH, app, document, {
     jsonDocumentUrl: DOCS_JSON_PATH,
     raw: ['json'],
@@ -70,14 +75,37 @@ export function serveOpenApi(app: INestApplication): void {
   });
 }
 
+const IDEMPOTENCY_KEY: ParameterObject = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Makes a retry safe: the same key with the same request (method, path, caller, If-Match, ' +
+    'JSON body) within 24 hours answers the first answer again, with `Idempotent-Replayed: ' +
+    'true`, and changes nothing; with a different request, 422 `IDEMPOTENCY_KEY_REUSED`; while ' +
+    'the first still runs, 409 `IDEMPOTENCY_KEY_IN_FLIGHT` with `Retry-After`. Per organisation.',
+  schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' },
+  example: '3f1c2a9e-order-import-42',
+};
+const WRITES = ['post', 'put', 'patch', 'delete'] as const;
+
 /**
- * Bearer authentication is declared for the whole document; the routes marked @Public() (the same
- * marking the guard reads) say they need none, so the two can never disagree.
+ * What the decorators cannot say per route. Bearer authentication is declared for the whole
+ * document; the routes marked @Public() (the same marking the guard reads) say they need none, so
+ * the two can never disagree; and every other write takes an Idempotency-Key, as the global
+ * interceptor does.
  */
-function markPublicRoutes(app: INestApplication, document: OpenAPIObject): OpenAPIObject {
+function describeConventions(app: INestApplication, document: OpenAPIObject): OpenAPIObject {
   for (const { method, path } of publicRoutes(app)) {
     const operation = document.paths[path]?.[method];
     if (operation) operation.security = [];
+  }
+  for (const item of Object.values(document.paths)) {
+    for (const method of WRITES) {
+      const operation = item[method];
+      if (!operation || operation.security !== undefined) continue;
+      operation.parameters = [...(operation.parameters ?? []), IDEMPOTENCY_KEY];
+    }
   }
   return document;
 }

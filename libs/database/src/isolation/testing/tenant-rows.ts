@@ -69,4 +69,9 @@ export const TENANT_ROWS: Readonly<Record<string, (c: TenantRowContext) => Tenan
           VALUES ($1, $2, $3, 1, 'note', now(), now(), now(), $4, $4)`,
     params: [c.orgId, `seed-${c.sessionId}`, randomUUID(), c.userId],
   }),
+  idempotency_keys: (c) => ({
+    sql: `INSERT INTO idempotency_keys (org_id, key, fingerprint, claim, state)
+          VALUES ($1, $2, sha256(convert_to($2, 'UTF8')), $3, 'in_flight')`,
+    params: [c.orgId, `seed-${randomUUID()}`, randomUUID()],
+  }),
 };
