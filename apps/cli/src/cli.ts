@@ -1,6 +1,7 @@
 import { ConfigurationError, loadConfiguration, type Configuration } from '@beecastle/config';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { CliIo } from './cli-io';
+import { contactsImport, type ContactsImportArguments } from './commands/contacts-import.command';
 import { keysRotateSigning } from './commands/keys-rotate-signing.command';
 import { migrate } from './commands/migrate.command';
 import { orgCreate, type OrgCreateArguments } from './commands/org-create.command';
@@ -11,7 +12,8 @@ export type CliCommand =
   | { readonly name: 'migrate' }
   | { readonly name: 'keys:rotate-signing' }
   | { readonly name: 'verify'; readonly organisationId?: string }
-  | { readonly name: 'org:create'; readonly args: OrgCreateArguments };
+  | { readonly name: 'org:create'; readonly args: OrgCreateArguments }
+  | { readonly name: 'contacts:import'; readonly args: ContactsImportArguments };
 
 export type ParsedArguments =
   | { readonly kind: 'run'; readonly command: CliCommand }
@@ -88,6 +90,22 @@ export function parseArguments(args: readonly string[]): ParsedArguments {
     );
 
   program
+    .command('contacts:import')
+    .description(
+      'import contacts (JSON Lines, one POST /v1/contacts body per line) into an organisation; ' +
+        'all or nothing if any line is refused; prints the count and the new ids',
+    )
+    .requiredOption('--org <uuid>', 'the organisation', organisationIdArgument)
+    .requiredOption('--file <path>', 'the contacts, one JSON object per line')
+    .option('--ids-file <path>', 'write the new ids there, one per line, instead of printing them')
+    .action((options: { org: string; file: string; idsFile?: string }) => {
+      command = {
+        name: 'contacts:import',
+        args: { organisationId: options.org, file: options.file, idsFile: options.idsFile },
+      };
+    });
+
+  program
     .command('keys:rotate-signing')
     .description('activate a new token signing key; tokens signed by the old one keep working')
     .action(() => {
@@ -134,6 +152,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
         return await keysRotateSigning(config, io);
       case 'org:create':
         return await orgCreate(config, parsed.command.args, io);
+      case 'contacts:import':
+        return await contactsImport(config, parsed.command.args, io);
     }
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
