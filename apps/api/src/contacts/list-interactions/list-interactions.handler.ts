@@ -23,13 +23,35 @@ const INTERACTION_CURSOR = new KeysetCursorCodec(
   INTERACTION_CURSOR_MAX_LENGTH,
 );
 
-interface Position {
+/** An interaction's place in the newest-first order: occurredAt (to the microsecond) and id. */
+export interface Position {
   readonly k: string;
   readonly i: string;
 }
 
 /** An instant in the cursor's form: toISOString's milliseconds, to the microsecond. */
 const microseconds = (iso: string) => iso.replace(/Z$/, '000Z');
+
+/**
+ * One page of a contact's interactions from the read model, one row more than the page: the index
+ * `interactions_newest` read in order from the cursor's position on.
+ */
+export function interactionPageStatement(
+  organisationId: string,
+  contactId: string,
+  after: Position | undefined,
+  limit: number,
+): { text: string; values: unknown[] } {
+  const text = `SELECT ${INTERACTION_VIEW_COLUMNS},
+         to_char(i.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_key
+    FROM interactions i
+   WHERE i.org_id = $1 AND i.contact_id = $2
+     ${after ? 'AND (i.occurred_at, i.interaction_id) < ($4::timestamptz, $5)' : ''}
+   ORDER BY i.occurred_at DESC, i.interaction_id DESC
+   LIMIT $3`;
+  const values = [organisationId, contactId, limit + 1];
+  return { text, values: after ? [...values, after.k, after.i] : values };
+}
 
 /**
  * A contact's interactions, newest first, in keyset pages. From the read model (the index
@@ -68,15 +90,7 @@ export class ListInteractionsHandler implements IQueryHandler<ListInteractionsQu
       if (contact.revision === null || BigInt(contact.revision) < BigInt(contact.head))
         return undefined; // behind the log: fold instead, outside this transaction
       const listed = await client.query<InteractionViewRow & { occurred_key: string }>(
-        `SELECT ${INTERACTION_VIEW_COLUMNS},
-                to_char(i.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-                  AS occurred_key
-           FROM interactions i
-          WHERE i.org_id = $1 AND i.contact_id = $2
-            AND ($3::timestamptz IS NULL OR (i.occurred_at, i.interaction_id) < ($3, $4::text))
-          ORDER BY i.occurred_at DESC, i.interaction_id DESC
-          LIMIT $5`,
-        [organisationId, contactId, after?.k ?? null, after?.i ?? null, limit + 1],
+        interactionPageStatement(organisationId, contactId, after, limit),
       );
       return listed.rows.map((row) => ({
         item: interactionViewOfRow(row),
