@@ -4,7 +4,6 @@ import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { AuthContext } from '../auth/auth-context';
 import { CurrentAuth, RequirePermission } from '../auth/auth.decorators';
-import { RefusePrototypeKeysPipe } from '../http/prototype-keys.pipe';
 import { bodyValidation, ParseIdPipe } from '../http/validation';
 import { commandContext } from '../organisations/command-context';
 import {
@@ -47,7 +46,7 @@ export class ContactsController {
   async create(
     @CurrentAuth() auth: AuthContext,
     @CurrentRequestOrigin() origin: RequestOrigin,
-    @Body(RefusePrototypeKeysPipe, bodyValidation) body: CreateContactDto,
+    @Body(bodyValidation) body: CreateContactDto,
     @Res({ passthrough: true }) res: Response,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
@@ -63,7 +62,7 @@ export class ContactsController {
     @CurrentRequestOrigin() origin: RequestOrigin,
     @Param('id', ParseIdPipe) id: string,
     @IfMatch({ required: true }) ifMatch: number,
-    @Body(RefusePrototypeKeysPipe, bodyValidation) body: UpdateContactDto,
+    @Body(bodyValidation) body: UpdateContactDto,
     @Res({ passthrough: true }) res: Response,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
@@ -109,7 +108,7 @@ export class ContactsController {
     @CurrentRequestOrigin() origin: RequestOrigin,
     @Param('id', ParseIdPipe) id: string,
     @IfMatch() ifMatch: number | undefined,
-    @Body(RefusePrototypeKeysPipe, bodyValidation) body: MergeContactsDto,
+    @Body(bodyValidation) body: MergeContactsDto,
     @Res({ passthrough: true }) res: Response,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
@@ -125,7 +124,7 @@ export class ContactsController {
     @CurrentRequestOrigin() origin: RequestOrigin,
     @Param('id', ParseIdPipe) id: string,
     @IfMatch() ifMatch: number | undefined,
-    @Body(RefusePrototypeKeysPipe, bodyValidation) body: LogInteractionDto,
+    @Body(bodyValidation) body: LogInteractionDto,
     @Res({ passthrough: true }) res: Response,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
@@ -144,7 +143,7 @@ export class ContactsController {
     @Param('id', ParseIdPipe) id: string,
     @Param('interactionId', ParseIdPipe) interactionId: string,
     @IfMatch({ required: true }) ifMatch: number,
-    @Body(RefusePrototypeKeysPipe, bodyValidation) body: UpdateInteractionDto,
+    @Body(bodyValidation) body: UpdateInteractionDto,
     @Res({ passthrough: true }) res: Response,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
