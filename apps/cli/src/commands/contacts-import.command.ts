@@ -56,7 +56,8 @@ export async function contactsImport(
   const database = await openDatabase(config, (message) => io.stderr(`${message}\n`));
   const pool = createPool(database.appUrl, {
     applicationName: 'beecastle-cli-contacts-import',
-    max: 2,
+    // Two batches in flight, and a wake-up for subscribers after each.
+    max: 3,
   });
   const store = new PostgresEventStore(pool, { listenConnectionString: database.appUrl });
   try {

@@ -36,8 +36,8 @@ export class ContactImportRefusedError extends Error {
 }
 
 /**
- * The log failed part-way through an import: the contacts in `importedIds` (whole batches, in the
- * order given) were appended, the rest were not. `cause` says why.
+ * The log failed part-way through an import: the contacts in `importedIds` were appended (whole
+ * batches; with two in flight, not always the first ones), the others were not. `cause` says why.
  */
 export class ContactImportInterruptedError extends Error {
   constructor(

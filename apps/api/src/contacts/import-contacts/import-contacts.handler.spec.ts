@@ -12,16 +12,31 @@ import { ContactOwners } from '../contact-owners';
 import { contactStream } from '../contact.repository';
 import { ContactImportInterruptedError, ContactImportRefusedError } from './contact-import.errors';
 import { ImportContactsCommand } from './import-contacts.command';
-import { IMPORT_BATCH_STREAMS, ImportContactsHandler } from './import-contacts.handler';
+import {
+  IMPORT_APPENDS_IN_FLIGHT,
+  IMPORT_BATCH_STREAMS,
+  ImportContactsHandler,
+} from './import-contacts.handler';
 
 /** The in-memory log, recording each multi-stream append's size; it can fail the nth. */
 class ObservedStore extends InMemoryEventStore {
   readonly batches: number[] = [];
   failAt?: number;
-  override appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+  /** Answers a macrotask later, as a database would, counting the appends under way. */
+  slow = false;
+  private active = 0;
+  mostAtOnce = 0;
+  override async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
     this.batches.push(appends.length);
-    if (this.batches.length === this.failAt) return Promise.reject(new Error('the log is down'));
-    return super.appendToStreams(appends);
+    if (this.batches.length === this.failAt) throw new Error('the log is down');
+    this.active += 1;
+    this.mostAtOnce = Math.max(this.mostAtOnce, this.active);
+    try {
+      if (this.slow) await new Promise((resolve) => setTimeout(resolve, 5));
+      return await super.appendToStreams(appends);
+    } finally {
+      this.active -= 1;
+    }
   }
 }
 
@@ -118,6 +133,20 @@ describe('ImportContactsHandler (in-memory log)', () => {
     expect(all.map((e) => e.revision)).toEqual(ids.map(() => 0n));
   });
 
+  it(`keeps ${IMPORT_APPENDS_IN_FLIGHT} batches in flight, never more`, async () => {
+    store.slow = true;
+    const contacts = Array.from({ length: IMPORT_BATCH_STREAMS * 4 }, (_, i) => ({
+      firstName: `N${i}`,
+    }));
+
+    const { ids } = await importAs('editor', contacts);
+
+    expect(store.mostAtOnce).toBe(IMPORT_APPENDS_IN_FLIGHT);
+    expect(new Set((await logged()).map((e) => e.streamId))).toEqual(
+      new Set(ids.map((id) => contactStream(org, id))),
+    );
+  });
+
   it('lets the system import without a role', async () => {
     const { ids } = await importAs(undefined, [{ firstName: 'Sys' }], {
       organisationId: org,
@@ -201,6 +230,25 @@ describe('ImportContactsHandler (in-memory log)', () => {
     expect(error).toBeInstanceOf(ContactImportInterruptedError);
     const { importedIds } = error as ContactImportInterruptedError;
     expect(importedIds).toHaveLength(IMPORT_BATCH_STREAMS);
+    expect((await logged()).map((e) => e.streamId)).toEqual(
+      importedIds.map((id) => contactStream(org, id)),
+    );
+  });
+
+  it('names the contacts appended when the batch in flight beside them fails', async () => {
+    store.failAt = 1;
+    const contacts = Array.from({ length: IMPORT_BATCH_STREAMS + 3 }, (_, i) => ({
+      firstName: `N${i}`,
+    }));
+
+    const error = await importAs('editor', contacts).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    expect(error).toBeInstanceOf(ContactImportInterruptedError);
+    const { importedIds } = error as ContactImportInterruptedError;
+    expect(importedIds).toHaveLength(3);
     expect((await logged()).map((e) => e.streamId)).toEqual(
       importedIds.map((id) => contactStream(org, id)),
     );
