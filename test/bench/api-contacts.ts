@@ -589,6 +589,19 @@ function ascii(text: string): string {
     .replace(/[^a-z0-9]+/g, '');
 }
 
+// Ofcom's drama ranges: valid UK numbers that are never anyone's.
+const DRAMA_PREFIXES = [
+  '+44 20 7946 0',
+  '+44 113 496 0',
+  '+44 161 496 0',
+  '+44 117 496 0',
+  '+44 131 496 0',
+];
+
+function dramaNumber(random: SeededRandom): string {
+  return `${random.pick(DRAMA_PREFIXES)}${String(random.int(1000)).padStart(3, '0')}`;
+}
+
 /** One organisation's customer base: a few hundred companies its contacts work for. */
 export function companyName(random: SeededRandom): string {
   return `${random.pick(COMPANY_STEMS)} ${random.pick(COMPANY_TRADES)} ${random.pick(COMPANY_SUFFIXES)}`;
@@ -611,17 +624,10 @@ export function generateContact(
   if (random.chance(0.2))
     emails.push({ address: `${ascii(firstName)}${random.int(1000)}@gmail.com`, label: 'home' });
   const phones: { number: string; label?: string }[] = [];
-  // Ofcom's drama ranges: valid numbers that are never anyone's.
-  if (random.chance(0.7))
-    phones.push({
-      number: `+44 20 7946 0${String(random.int(1000)).padStart(3, '0')}`,
-      label: 'work',
-    });
-  if (random.chance(0.3))
-    phones.push({
-      number: `+44 7700 900${String(random.int(1000)).padStart(3, '0')}`,
-      label: 'mobile',
-    });
+  if (random.chance(0.7)) phones.push({ number: dramaNumber(random), label: 'work' });
+  const direct = dramaNumber(random);
+  if (random.chance(0.3) && !phones.some((p) => p.number === direct))
+    phones.push({ number: direct, label: 'direct' });
   const [city, postalCode] = random.pick(CITIES);
   const tags = new Set<string>();
   for (let n = random.int(5); n > 0; n--) tags.add(random.pick(TAGS));
@@ -654,9 +660,7 @@ export function generatePatch(random: SeededRandom): Record<string, unknown> {
   return {
     jobTitle: random.pick(JOB_TITLES),
     tags: [...tags],
-    ...(random.chance(0.3)
-      ? { phones: [{ number: `+44 7700 900${String(random.int(1000)).padStart(3, '0')}` }] }
-      : {}),
+    ...(random.chance(0.3) ? { phones: [{ number: dramaNumber(random) }] } : {}),
   };
 }
 

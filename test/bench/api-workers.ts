@@ -27,6 +27,20 @@ const { Pool } = require(workerData.undici);
   };
   const started = now();
   const deadline = started + durationMs;
+  if (workerData.healthOnly) {
+    let ok = 0;
+    await Promise.all(Array.from({ length: connections }, async () => {
+      while (now() < deadline) {
+        const res = await pool.request({ path: '/health/live', method: 'GET' });
+        count('GET', res, await res.body.text());
+        if (res.statusCode === 200) ok++;
+      }
+    }));
+    const ms = now() - started;
+    await pool.close();
+    parentPort.postMessage({ ms, ok, statuses, failures });
+    return;
+  }
   await Promise.all(Array.from({ length: connections }, async (_, client) => {
     for (let i = client; now() < deadline; i += connections) {
       let t0 = now();
@@ -81,6 +95,28 @@ export interface CommandLoadOptions {
   /** JSON bodies, used in turn. */
   readonly creates: readonly string[];
   readonly patches: readonly string[];
+}
+
+/**
+ * The HTTPS ceiling for reference: the same clients on GET /health/live (no authentication, no
+ * database), as bench:auth uses it.
+ */
+export function runHealthLoad(
+  options: Omit<CommandLoadOptions, 'credential' | 'creates' | 'patches'>,
+): Promise<{ ms: number; ok: number; statuses: Record<string, number> }> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(COMMAND_WORKER, {
+      eval: true,
+      workerData: {
+        undici: require.resolve('undici'),
+        ...options,
+        ca: options.ca.toString(),
+        healthOnly: true,
+      },
+    });
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
 }
 
 export function runCommandLoad(options: CommandLoadOptions): Promise<CommandLoadResult> {
@@ -161,6 +197,8 @@ export function startCheckpointPoller(
     stop: async () => {
       worker.postMessage('stop');
       const { sightings, polls } = await result;
+      // Its message listener would otherwise keep the thread, and the process, alive.
+      await worker.terminate();
       return {
         polls,
         sightings: sightings.map(([at, commit, prepare]) => ({

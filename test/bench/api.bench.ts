@@ -10,16 +10,20 @@
  *    catch-up, then server-side p99 of get-by-id, search and the next page through the query bus,
  *    against a raw primary-key SELECT, and the read models' size on disk.
  * BENCH_SECONDS (20), BENCH_CONTACTS (1,000,000), BENCH_ORGS (1,000), BENCH_SAMPLES (300) scale it. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { INestApplication } from '@nestjs/common';
-import { Pool } from 'pg';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { Client as PgClient, Pool } from 'pg';
 import { loadConfiguration } from '../../libs/config/src';
+import { withOrganisation } from '../../libs/database/src/organisation-scope';
 import { createPool } from '../../libs/database/src/pool';
+import { ROLE_PERMISSIONS, type ContactInput } from '../../libs/domain/src';
 import { comparePositions, streamName, type Position } from '../../libs/event-store/src';
 import {
   CONTACTS_PROJECTION,
@@ -27,12 +31,31 @@ import {
   startPostgresProjector,
 } from '../../libs/read-model/src';
 import { createRootLogger } from '../../libs/runtime/src';
+import type { AuthContext } from '../../apps/api/src/auth/auth-context';
+import { GetContactQuery } from '../../apps/api/src/contacts/get-contact/get-contact.query';
+import { ImportContactsCommand } from '../../apps/api/src/contacts/import-contacts/import-contacts.command';
+import type { ContactListRequest } from '../../apps/api/src/contacts/list-contacts/list-contacts.dto';
+import { ListContactsQuery } from '../../apps/api/src/contacts/list-contacts/list-contacts.query';
 import { createApp } from '../../apps/api/src/create-app';
 import { loadTlsMaterial } from '../../apps/api/src/tls/tls-material';
-import { seedApiKey, seedMember } from '../e2e/support/identity-fixture';
-import { companyName, generateContact, generatePatch, SeededRandom } from './api-contacts';
+import {
+  seedApiKey,
+  seedMember,
+  seedMembership,
+  seedOrganisation,
+  seedUser,
+} from '../e2e/support/identity-fixture';
+import {
+  companyName,
+  generateContact,
+  generatePatch,
+  searchFragment,
+  SeededRandom,
+  type GeneratedContact,
+} from './api-contacts';
 import {
   runCommandLoad,
+  runHealthLoad,
   startCheckpointPoller,
   type CheckpointSighting,
   type CommandLoadResult,
@@ -51,8 +74,19 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? '20');
 const CONTACTS = Number(process.env.BENCH_CONTACTS ?? '1000000');
 const ORGS = Number(process.env.BENCH_ORGS ?? '1000');
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? '300');
-const CONCURRENCY = 32;
+// Import commands in flight at once while seeding (each also pipelines its own appends).
+const IMPORTS_IN_FLIGHT = Number(process.env.BENCH_IMPORTS ?? '2');
+// Contacts per import command: at most one organisation's at a time, memory stays flat.
+const IMPORT_CHUNK = 1000;
+// BENCH_CLIENTS changes it for diagnosis only: the target is stated for 32.
+const CONCURRENCY = Number(process.env.BENCH_CLIENTS ?? '32');
 const POLL_MS = 2;
+// BENCH_DIAGNOSE=1: what the database sessions are doing during the command load.
+const DIAGNOSE = process.env.BENCH_DIAGNOSE === '1';
+// BENCH_PROFILE=<file>.cpuprofile: a CPU profile of the server's thread during the command load.
+const PROFILE = process.env.BENCH_PROFILE;
+// BENCH_TRACE_QUERIES=1: every statement this process sends during the command load, timed.
+const TRACE_QUERIES = process.env.BENCH_TRACE_QUERIES === '1';
 
 const TARGETS = {
   commandRatio: 0.25,
@@ -97,6 +131,9 @@ class Report {
     console.log(cells(widths.map((w) => '-'.repeat(w))));
     for (const r of this.rows) console.log(cells(r));
     console.log('');
+    console.log(
+      `load average (1, 5, 15 min) at the start ${this.figures.loadAverageAtStart}, at the end ${this.figures.loadAverageAtEnd}`,
+    );
     console.log(`BENCH_API_JSON ${JSON.stringify(this.figures)}`);
   }
 
@@ -110,7 +147,6 @@ class Report {
 const mark = (ok: boolean): string => (ok ? '✓' : '✗');
 const ms = (n: number): string => `${fmt(n, n < 10 ? 2 : 1)} ms`;
 const p50p99 = (l: LatencySummary): string => `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}`;
-const now = (): number => performance.timeOrigin + performance.now();
 
 function machineLoad(): string {
   return loadavg()
@@ -136,7 +172,9 @@ async function main(): Promise<void> {
   );
   const database = await startBenchDatabase();
   // Inspection only (event positions, sizes, the raw baseline): the superuser is not bound by RLS.
-  const superuser = new Pool({ connectionString: database.superuserUrl, max: 4 });
+  const inspectUrl = new URL(database.superuserUrl);
+  inspectUrl.pathname = new URL(database.ownerUrl).pathname;
+  const superuser = new Pool({ connectionString: inspectUrl.toString(), max: 4 });
   superuser.on('error', () => undefined); // the server stopping at the end ends idle clients
   const dataDir = await mkdtemp(join(tmpdir(), 'beecastle-bench-api-'));
   const config = loadConfiguration({ DATA_DIR: dataDir });
@@ -151,6 +189,15 @@ async function main(): Promise<void> {
     if (message.includes('failed')) console.error(`projector: ${message}`, fields);
   });
   const report = new Report();
+  Object.assign(report.figures, {
+    at: new Date().toISOString(),
+    loadAverageAtStart: machineLoad(),
+    seconds: SECONDS,
+    clients: CONCURRENCY,
+    contacts: CONTACTS,
+    organisations: ORGS,
+    samples: SAMPLES,
+  });
   const harness: Harness = {
     database,
     superuser,
@@ -160,7 +207,9 @@ async function main(): Promise<void> {
     report,
   };
   try {
-    await commandThroughput(harness);
+    const benchOrganisation = await commandThroughput(harness);
+    await scale(harness, benchOrganisation);
+    report.figures.loadAverageAtEnd = machineLoad();
     report.table();
   } finally {
     await app.close();
@@ -169,11 +218,13 @@ async function main(): Promise<void> {
     await database.close();
     await rm(dataDir, { recursive: true, force: true });
   }
-  console.log(`load average at the end ${machineLoad()}`);
 }
 
-/** Figures 1 and 2: commands over HTTPS against plain inserts, and the projection's lag. */
-async function commandThroughput(h: Harness): Promise<void> {
+/**
+ * Figures 1 and 2: commands over HTTPS against plain inserts, and the projection's lag. Answers
+ * the organisation it wrote to.
+ */
+async function commandThroughput(h: Harness): Promise<string> {
   const { report, superuser } = h;
   const seedPool = createPool(h.database.appUrl, { applicationName: 'bench-seed', max: 2 });
   const member = await seedMember(seedPool, 'owner', 'Bench Ltd');
@@ -235,11 +286,33 @@ async function commandThroughput(h: Harness): Promise<void> {
     await waitForProjection(superuser, await logHead(superuser), 30_000);
 
     const before = await baseline((SECONDS * 1000) / 2);
+    const health = await runHealthLoad({
+      origin: h.origin,
+      ca: h.ca,
+      connections: CONCURRENCY,
+      durationMs: (SECONDS * 1000) / 4,
+    });
     const poller = startCheckpointPoller(h.database.appUrl, CONTACTS_PROJECTION, POLL_MS);
+    const activity = DIAGNOSE ? sampleActivity(superuser) : undefined;
+    const cpuBefore = DIAGNOSE ? await cpuTimes(superuser) : undefined;
+    const profiler = PROFILE ? await startProfile() : undefined;
+    const trace = TRACE_QUERIES ? traceQueries() : undefined;
     const load = await commands(SECONDS * 1000);
+    if (profiler) await profiler.stop(PROFILE ?? '');
+    if (trace) printTrace(trace.stop(), load.createMs.length + load.patchMs.length);
+    if (activity) printActivity(await activity.stop());
+    if (cpuBefore)
+      printCpu(
+        cpuBefore,
+        await cpuTimes(superuser),
+        load.ms,
+        load.createMs.length + load.patchMs.length,
+      );
     const caughtUpIn = await waitForProjection(superuser, await logHead(superuser), 30_000);
+    await sleep(20); // so that the poller, too, has seen the last checkpoint
     const { sightings, polls } = await poller.stop();
     const after = await baseline((SECONDS * 1000) / 2);
+
     checkStatuses(load);
 
     const baseRate = rate(before.latencies.length + after.latencies.length, before.ms + after.ms);
@@ -292,6 +365,11 @@ async function commandThroughput(h: Harness): Promise<void> {
       },
     );
 
+    const healthRate = rate(health.ok, health.ms);
+    report.note(
+      `HTTPS ceiling for reference: GET /health/live (no auth, no database) ${fmt(healthRate)} req/s at ${CONCURRENCY} clients = ${fmt(healthRate / baseRate, 2)}x the inserts`,
+    );
+    Object.assign(report.figures, { healthRequestsPerSecond: healthRate });
     const lag = await projectionLag(superuser, organisationId, load, sightings);
     report.row(
       [
@@ -309,6 +387,468 @@ async function commandThroughput(h: Harness): Promise<void> {
   } finally {
     await insertPool.end();
   }
+  return organisationId;
+}
+
+/** Figure 3: contacts at scale through the import command, the projection's catch-up, queries. */
+async function scale(h: Harness, benchOrganisation: string): Promise<void> {
+  const { report, superuser } = h;
+  const commands = h.app.get(CommandBus);
+  const queries = h.app.get(QueryBus);
+  const seedPool = createPool(h.database.appUrl, { applicationName: 'bench-seed', max: 4 });
+  const importer = await seedUser(seedPool);
+  const organisations: string[] = [];
+  for (let i = 0; i < ORGS; i++) {
+    const organisationId = await seedOrganisation(seedPool, `Organisation ${i + 1}`);
+    await seedMembership(seedPool, organisationId, importer, 'owner');
+    organisations.push(organisationId);
+  }
+  await seedPool.end();
+
+  // Each organisation's contacts in chunks generated just before their command, so memory holds
+  // a few chunks at a time whatever BENCH_CONTACTS is.
+  const perOrganisation = Math.ceil(CONTACTS / ORGS);
+  const chunks: { organisationId: string; seed: number; count: number }[] = [];
+  for (const [i, organisationId] of organisations.entries())
+    for (let done = 0; done < perOrganisation; done += IMPORT_CHUNK)
+      chunks.push({
+        organisationId,
+        seed: i * 1_000_003 + done,
+        count: Math.min(IMPORT_CHUNK, perOrganisation - done),
+      });
+  const eventsBefore = await eventCount(superuser);
+  const rss = sampleRss();
+  const seedStarted = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IMPORTS_IN_FLIGHT }, async () => {
+      for (let i = next++; i < chunks.length; i = next++) {
+        const { organisationId, seed, count } = chunks[i];
+        const random = new SeededRandom(seed);
+        const companies = Array.from({ length: 200 }, () => companyName(random));
+        const contacts = Array.from({ length: count }, () =>
+          asContactInput(generateContact(random, companies)),
+        );
+        await commands.execute(
+          new ImportContactsCommand(
+            {
+              organisationId,
+              actor: { type: 'user', id: importer.userId },
+              requestId: `bench-import-${i}`,
+            },
+            'owner',
+            contacts,
+          ),
+        );
+      }
+    }),
+  );
+  const seedMs = performance.now() - seedStarted;
+  const memory = rss.stop();
+  const imported = (await eventCount(superuser)) - eventsBefore;
+  const seedRate = rate(imported, seedMs);
+  report.row(
+    [
+      `seeding ${fmt(imported)} contacts, ${fmt(ORGS)} orgs (import command)`,
+      `${fmt(seedRate)} events/s`,
+      '',
+      '',
+      `≥ ${fmt(TARGETS.seedEventsPerSecond)} ${mark(seedRate >= TARGETS.seedEventsPerSecond)}`,
+    ],
+    { seededEvents: imported, seedSeconds: seedMs / 1000, seedEventsPerSecond: seedRate },
+  );
+  report.note(
+    `${fmt(seedMs / 1000, 1)} s, ${IMPORTS_IN_FLIGHT} commands of ≤ ${IMPORT_CHUNK} contacts in flight, projector running; RSS ${fmt(memory.first / 2 ** 20)} MiB at the start, peak ${fmt(memory.peak / 2 ** 20)} MiB`,
+  );
+  const catchUpMs = await waitForProjection(superuser, await logHead(superuser), 3_600_000, 100);
+  const projectedRate = rate(imported, seedMs + catchUpMs);
+  report.row(
+    [
+      'contacts projection caught up after seeding',
+      `${fmt(catchUpMs / 1000, 1)} s`,
+      '',
+      '',
+      `${fmt(projectedRate)} events/s projected overall`,
+    ],
+    { catchUpSeconds: catchUpMs / 1000, projectedEventsPerSecond: projectedRate },
+  );
+
+  // Steady state as autovacuum would leave it after a bulk load: statistics, visibility map,
+  // the trigram index's pending entries merged.
+  const vacuumStarted = performance.now();
+  await superuser.query('VACUUM (ANALYZE) contacts');
+  report.note(`VACUUM (ANALYZE) contacts: ${fmt((performance.now() - vacuumStarted) / 1000, 1)} s`);
+
+  const { rows: samples } = await superuser.query<Sample>(
+    `SELECT org_id, contact_id, last_name, company, emails->0->>'address' AS email
+       FROM contacts WHERE org_id <> $1 AND NOT archived ORDER BY random() LIMIT $2`,
+    [benchOrganisation, SAMPLES + WARM_UP],
+  );
+  const warmUp = samples.slice(0, WARM_UP);
+  const measured = samples.slice(WARM_UP);
+  const random = new SeededRandom(7);
+  const asked = (sample: Sample) => ({ sample, q: searchFragment(random, lastNameOf(sample)) });
+  const appPool = createPool(h.database.appUrl, { applicationName: 'bench-baseline', max: 1 });
+  const get = (sample: Sample) =>
+    queries.execute(new GetContactQuery(reader(sample.org_id), sample.contact_id, undefined));
+  const list = (sample: Sample, q: string, cursor?: string) =>
+    queries.execute(new ListContactsQuery(reader(sample.org_id), listRequest(q, cursor)));
+  const rawGet = (sample: Sample) =>
+    superuser.query({
+      name: 'bench_contact_by_key',
+      text: 'SELECT * FROM contacts WHERE org_id = $1 AND contact_id = $2',
+      values: [sample.org_id, sample.contact_id],
+    });
+  const scopedGet = (sample: Sample) =>
+    withOrganisation(appPool, sample.org_id, (client) =>
+      client.query('SELECT * FROM contacts WHERE org_id = $1 AND contact_id = $2', [
+        sample.org_id,
+        sample.contact_id,
+      ]),
+    );
+  try {
+    // JIT, plans and connections warm on other contacts than the measured ones.
+    for (const sample of warmUp) {
+      const { q } = asked(sample);
+      await get(sample);
+      await rawGet(sample);
+      await scopedGet(sample);
+      const page = await list(sample, q);
+      if (page.nextCursor) await list(sample, q, page.nextCursor);
+    }
+    // Sequential, one at a time: server-side time of each query, nothing queued before it. The
+    // handler goes first, so it pays for any page not yet in memory, never the baseline.
+    const gets: number[] = [];
+    const raws: number[] = [];
+    const scoped: number[] = [];
+    for (const sample of measured) {
+      gets.push(await timed(() => get(sample)));
+      raws.push(await timed(() => rawGet(sample)));
+      scoped.push(await timed(() => scopedGet(sample)));
+    }
+    const searches: number[] = [];
+    const matches: number[] = [];
+    for (const sample of measured) {
+      const { q } = asked(sample);
+      let page: Awaited<ReturnType<typeof list>> | undefined;
+      searches.push(await timed(async () => (page = await list(sample, q))));
+      matches.push(page!.items.length);
+    }
+    // A next page needs more than 50 matches, which most fragments do not have among 1,000
+    // contacts: for each sample, fragments are drawn until one has (at most 20 tries).
+    const nextPages: number[] = [];
+    for (const sample of measured) {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const { q } = asked(sample);
+        const { nextCursor } = await list(sample, q);
+        if (!nextCursor) continue;
+        nextPages.push(await timed(() => list(sample, q, nextCursor)));
+        break;
+      }
+    }
+    const getL = latencySummary(gets);
+    const rawL = latencySummary(raws);
+    const scopedL = latencySummary(scoped);
+    const searchL = latencySummary(searches);
+    const nextL = latencySummary(nextPages);
+    const baseline = `${p50p99(rawL)} (raw PK SELECT)`;
+    report.row(
+      [
+        `get by id, query bus (${fmt(getL.count)} samples)`,
+        p50p99(getL),
+        baseline,
+        `${fmt(getL.p99 / rawL.p99, 1)}x`,
+        `p99 < ${TARGETS.getP99Ms} ms ${mark(getL.p99 < TARGETS.getP99Ms)}`,
+      ],
+      { getP50Ms: getL.p50, getP99Ms: getL.p99, rawGetP50Ms: rawL.p50, rawGetP99Ms: rawL.p99 },
+    );
+    report.note(
+      `the same SELECT under withOrganisation (BEGIN, set_config, SELECT, COMMIT): ${p50p99(scopedL)}`,
+    );
+    Object.assign(report.figures, { scopedGetP50Ms: scopedL.p50, scopedGetP99Ms: scopedL.p99 });
+    const sortedMatches = [...matches].sort((a, b) => a - b);
+    report.row(
+      [
+        `list, q = 3-letter fragment, limit 50 (${fmt(searchL.count)})`,
+        p50p99(searchL),
+        baseline,
+        `${fmt(searchL.p99 / rawL.p99, 1)}x`,
+        `p99 < ${TARGETS.searchP99Ms} ms ${mark(searchL.p99 < TARGETS.searchP99Ms)}`,
+      ],
+      { searchP50Ms: searchL.p50, searchP99Ms: searchL.p99 },
+    );
+    report.note(
+      `items on the first page: median ${sortedMatches[Math.floor(sortedMatches.length / 2)]}, ${fmt(sortedMatches.filter((n) => n === 50).length)} of ${fmt(searches.length)} full`,
+    );
+    report.row(
+      [
+        `next cursor page (${fmt(nextL.count)})`,
+        p50p99(nextL),
+        baseline,
+        `${fmt(nextL.p99 / rawL.p99, 1)}x`,
+        `p99 < ${TARGETS.nextPageP99Ms} ms ${mark(nextL.p99 < TARGETS.nextPageP99Ms)}`,
+      ],
+      { nextPageP50Ms: nextL.p50, nextPageP99Ms: nextL.p99, nextPageSamples: nextL.count },
+    );
+  } finally {
+    await appPool.end();
+  }
+
+  const { rows: sizes } = await superuser.query<{
+    relname: string;
+    total: string;
+    indexes: string;
+    rows: string;
+  }>(
+    `SELECT c.relname, pg_total_relation_size(c.oid)::text AS total,
+            pg_indexes_size(c.oid)::text AS indexes,
+            (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I', c.relname), false, true, '')))[1]::text AS rows
+       FROM pg_class c
+      WHERE c.relname IN ('contacts', 'interactions', 'events', 'streams') AND c.relkind = 'r'
+      ORDER BY pg_total_relation_size(c.oid) DESC`,
+  );
+  for (const size of sizes) {
+    const total = Number(size.total);
+    const indexes = Number(size.indexes);
+    const perRow = Number(size.rows) > 0 ? ` (${fmt(total / Number(size.rows))} B a row)` : '';
+    report.row(
+      [
+        `size on disk: ${size.relname}${['events', 'streams'].includes(size.relname) ? ' (the log)' : ''}`,
+        `${fmt(total / 2 ** 20, total < 10 * 2 ** 20 ? 1 : 0)} MiB`,
+        '',
+        '',
+        `indexes ${fmt((100 * indexes) / Math.max(1, total))} %, ${fmt(Number(size.rows))} rows${perRow}`,
+      ],
+      {
+        [`${size.relname}TotalBytes`]: total,
+        [`${size.relname}IndexBytes`]: indexes,
+        [`${size.relname}Rows`]: Number(size.rows),
+      },
+    );
+  }
+}
+
+const WARM_UP = 50;
+
+interface Sample {
+  readonly org_id: string;
+  readonly contact_id: string;
+  readonly last_name: string | null;
+  readonly company: string | null;
+  readonly email: string | null;
+}
+
+function lastNameOf(sample: Sample) {
+  return { lastName: sample.last_name, company: sample.company, email: sample.email };
+}
+
+/** A viewer of the organisation, as the guard chain would hand it to a query. */
+function reader(organisationId: string): AuthContext {
+  return {
+    organisationId,
+    actor: { type: 'user', id: 'bench-reader' },
+    role: 'viewer',
+    permissions: ROLE_PERMISSIONS.viewer,
+    userId: 'bench-reader',
+  };
+}
+
+function listRequest(q: string, cursor: string | undefined): ContactListRequest {
+  return {
+    filter: { q, tag: undefined, company: undefined, archived: false },
+    sort: 'name',
+    limit: 50,
+    cursor,
+  };
+}
+
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return performance.now() - started;
+}
+
+/** What the API would hand the import after its DTOs: phones in E.164. */
+function asContactInput(contact: GeneratedContact): ContactInput {
+  return {
+    ...contact,
+    phones: contact.phones.map((p) => ({ ...p, number: p.number.replace(/\s+/g, '') })),
+  };
+}
+
+async function eventCount(superuser: Pool): Promise<number> {
+  const { rows } = await superuser.query<{ n: string }>('SELECT count(*)::text AS n FROM events');
+  return Number(rows[0].n);
+}
+
+/** Resident memory every 250 ms until stopped: the first reading and the peak. */
+function sampleRss(): { stop(): { first: number; peak: number } } {
+  const first = process.memoryUsage().rss;
+  let peak = first;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 250);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return { first, peak: Math.max(peak, process.memoryUsage().rss) };
+    },
+  };
+}
+
+/** Samples pg_stat_activity every few milliseconds: who is busy, waiting on what, running what. */
+function sampleActivity(superuser: Pool): { stop(): Promise<Map<string, number>> } {
+  const counts = new Map<string, number>();
+  let stopping = false;
+  let samples = 0;
+  const loop = (async () => {
+    while (!stopping) {
+      const { rows } = await superuser.query<{ key: string }>(
+        `SELECT application_name || ' | ' || state || ' | ' || coalesce(wait_event_type || ':' || wait_event, 'CPU') ||
+                ' | ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 70) AS key
+           FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`,
+      );
+      samples += 1;
+      for (const { key } of rows) counts.set(key, (counts.get(key) ?? 0) + 1);
+      await sleep(5);
+    }
+  })();
+  return {
+    stop: async () => {
+      stopping = true;
+      await loop;
+      counts.set('(samples)', samples);
+      return counts;
+    },
+  };
+}
+
+function printActivity(counts: Map<string, number>): void {
+  const samples = counts.get('(samples)') ?? 1;
+  console.log(`   database sessions not idle, mean count per sample (${samples} samples):`);
+  for (const [key, n] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, 25))
+    if (key !== '(samples)') console.log(`   ${fmt(n / samples, 2).padStart(6)}  ${key}`);
+}
+
+/**
+ * CPU seconds so far of this process's threads (by name: the main thread is `node`) and of the
+ * database's processes (by backend type or application), from /proc: where a command's CPU goes.
+ */
+async function cpuTimes(superuser: Pool): Promise<Map<string, number>> {
+  const ticks = 100; // USER_HZ
+  const times = new Map<string, number>();
+  const add = (key: string, statLine: string) => {
+    // Fields after the parenthesised command name: state is 3rd, utime 14th, stime 15th.
+    const fields = statLine.slice(statLine.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / ticks;
+    times.set(key, (times.get(key) ?? 0) + seconds);
+  };
+  for (const task of await readdir('/proc/self/task')) {
+    const stat = await readFile(`/proc/self/task/${task}/stat`, 'utf8').catch(() => '');
+    if (!stat) continue;
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    add(`node thread: ${task === String(process.pid) ? 'main (server)' : name}`, stat);
+  }
+  const { rows } = await superuser.query<{ pid: number; who: string }>(
+    `SELECT pid, CASE WHEN backend_type = 'client backend' THEN coalesce(nullif(application_name, ''), 'client')
+                      ELSE backend_type END AS who
+       FROM pg_stat_activity`,
+  );
+  for (const { pid, who } of rows) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (stat) add(`postgres: ${who}`, stat);
+  }
+  return times;
+}
+
+function printCpu(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  wallMs: number,
+  commands: number,
+): void {
+  console.log(`   CPU during the command load (% of one core; µs per command):`);
+  const rows = [...after]
+    .map(([key, seconds]) => [key, seconds - (before.get(key) ?? 0)] as const)
+    .filter(([, seconds]) => seconds > 0)
+    .sort((a, b) => b[1] - a[1]);
+  for (const [key, seconds] of rows)
+    console.log(
+      `   ${fmt((100 * seconds * 1000) / wallMs).padStart(5)} %  ${fmt((seconds * 1e6) / commands).padStart(6)} µs  ${key}`,
+    );
+}
+
+/** The inspector's sampling profiler on this (the server's) thread. */
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
+    );
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.start');
+  return {
+    stop: async (file) => {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      session.disconnect();
+      await writeFile(file, JSON.stringify(profile));
+      console.log(`   CPU profile of the command load written to ${file}`);
+    },
+  };
+}
+
+/** Times every statement sent by this process's pg clients (send to answer, as Node sees it). */
+function traceQueries(): { stop(): Map<string, { count: number; ms: number }> } {
+  const original = PgClient.prototype.query;
+  const stats = new Map<string, { count: number; ms: number }>();
+  const record = (key: string, started: number) => {
+    const entry = stats.get(key) ?? { count: 0, ms: 0 };
+    entry.count += 1;
+    entry.ms += performance.now() - started;
+    stats.set(key, entry);
+  };
+  PgClient.prototype.query = function (this: PgClient, ...args: unknown[]): unknown {
+    const config = args[0] as string | { text?: string; name?: string; submit?: unknown };
+    const text = typeof config === 'string' ? config : (config?.text ?? config?.name ?? '?');
+    const application = (this as unknown as { connectionParameters: { application_name?: string } })
+      .connectionParameters.application_name;
+    const key = `${application ?? '?'} | ${text.replace(/\s+/g, ' ').trim().slice(0, 70)}`;
+    const started = performance.now();
+    const last = args[args.length - 1];
+    if (typeof last === 'function') {
+      args[args.length - 1] = (...results: unknown[]) => {
+        record(key, started);
+        return (last as (...r: unknown[]) => unknown)(...results);
+      };
+      return (original as (...a: unknown[]) => unknown).apply(this, args);
+    }
+    const result = (original as (...a: unknown[]) => unknown).apply(this, args);
+    if (result instanceof Promise)
+      result.then(
+        () => record(key, started),
+        () => record(key, started),
+      );
+    return result;
+  } as typeof original;
+  return {
+    stop: () => {
+      PgClient.prototype.query = original;
+      return stats;
+    },
+  };
+}
+
+function printTrace(stats: Map<string, { count: number; ms: number }>, commands: number): void {
+  console.log(
+    `   statements sent during the command load, per command (${fmt(commands)} commands):`,
+  );
+  for (const [key, { count, ms: total }] of [...stats]
+    .sort((a, b) => b[1].ms - a[1].ms)
+    .slice(0, 25))
+    console.log(
+      `   ${fmt(count / commands, 2).padStart(6)} x ${ms(total / count).padStart(9)} = ${ms(total / commands).padStart(9)}  ${key}`,
+    );
 }
 
 function checkStatuses(result: CommandLoadResult): void {
