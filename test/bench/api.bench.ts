@@ -283,6 +283,7 @@ async function commandThroughput(h: Harness): Promise<string> {
     // Warm both paths (JIT, connections, prepared statements) before measuring.
     checkStatuses(await commands(2000));
     await baseline(1000);
+    await runHealthLoad({ origin: h.origin, ca: h.ca, connections: CONCURRENCY, durationMs: 1000 });
     await waitForProjection(superuser, await logHead(superuser), 30_000);
 
     const before = await baseline((SECONDS * 1000) / 2);
