@@ -98,9 +98,10 @@ describe('the API process', () => {
     await listening(api);
     const { stderr } = api.output();
     expect(stderr).toContain(`BeeCastle API listening on https://127.0.0.1:${port}`);
-    expect(stderr).toContain(`TLS certificate:  ${join(dataDir, 'tls', 'development-cert.pem')}`);
+    expect(stderr).toContain(`TLS certificate:  ${join(dataDir, 'tls', 'api-cert.pem')}`);
+    expect(stderr).toContain(`trust this CA:    ${join(dataDir, 'tls', 'ca.pem')}`);
     expect(stderr).toContain(`data directory:   ${dataDir}`);
-    const ca = await readFile(join(dataDir, 'tls', 'development-cert.pem'));
+    const ca = await readFile(join(dataDir, 'tls', 'ca.pem'));
     const ready = await httpsRequest(`https://127.0.0.1:${port}/health/ready`, { ca });
     expect(ready.status).toBe(200);
 
@@ -124,11 +125,12 @@ describe('the API process', () => {
   it('with no DATABASE_URL, runs its embedded PostgreSQL under DATA_DIR, stops it on exit, and finds cluster and schema again on restart', async () => {
     const embeddedDir = await mkdtemp(join(tmpdir(), 'beecastle-embedded-'));
     const env = { DATA_DIR: embeddedDir, PROJECTOR_IN_PROCESS: 'false' };
+    const caFile = join(embeddedDir, 'tls', 'ca.pem');
     const runOnce = async (): Promise<Exit> => {
       const port = await freePort();
       const api = startApiProcess({ ...env, PORT: String(port) });
       await listening(api);
-      const ca = await readFile(join(embeddedDir, 'tls', 'development-cert.pem'));
+      const ca = await readFile(caFile);
       expect((await httpsRequest(`https://127.0.0.1:${port}/health/ready`, { ca })).status).toBe(
         200,
       );
@@ -138,14 +140,15 @@ describe('the API process', () => {
     try {
       const first = await runOnce();
       expect(first.code).toBe(0);
-      expect(first.stdout).toContain('Embedded PostgreSQL started');
+      expect(first.stdout).toContain('Embedded PostgreSQL started on 127.0.0.1:');
+      expect(first.stderr).toContain(`trust this CA:    ${caFile}`);
       expect(first.stdout).toContain('migrations applied');
       expect(fingerprint(first.stderr)).toMatch(/^[0-9A-F:]{95}$/);
 
       const second = await runOnce();
       expect(second.code).toBe(0);
       // The same cluster and schema, found again under DATA_DIR: nothing left to migrate, and the
-      // same development certificate.
+      // same certificate from the same local CA.
       expect(second.stdout).toContain('Embedded PostgreSQL started');
       expect(second.stdout).not.toContain('migrations applied');
       expect(fingerprint(second.stderr)).toBe(fingerprint(first.stderr));

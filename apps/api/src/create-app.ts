@@ -1,4 +1,4 @@
-import type { ServerOptions } from 'node:https';
+import type { Server } from 'node:https';
 import { RequestLogWriter } from '@beecastle/audit';
 import type { Configuration } from '@beecastle/config';
 import type { INestApplication } from '@nestjs/common';
@@ -13,14 +13,17 @@ import { requestIdMiddleware } from './http/request-id';
 import { requestLoggingMiddleware } from './http/request-logging';
 import { SECURITY_HEADERS } from './http/security-headers';
 import { PinoNestLogger } from './logging/pino-nest-logger';
-import type { TlsMaterial } from './tls/tls-material';
+import { reloadCertificateOnChange } from './tls/certificate-reloader';
+import { secureContextOptions, type TlsMaterial } from './tls/tls-material';
 
 export interface CreateAppOptions {
   readonly config: Configuration;
   /** The application role's connection string (from openDatabase, or a test database). */
   readonly databaseUrl: string;
-  readonly tls: Pick<TlsMaterial, 'cert' | 'key'>;
+  readonly tls: TlsMaterial;
   readonly logger: Logger;
+  /** How often TLS_CERT_FILE/TLS_KEY_FILE are looked at for a renewal (5 s unless a test says). */
+  readonly certificateReloadIntervalMs?: number;
 }
 
 /**
@@ -29,13 +32,9 @@ export interface CreateAppOptions {
  */
 export async function createApp(options: CreateAppOptions): Promise<INestApplication> {
   const { config, logger } = options;
-  // Node's default minimum is already TLS 1.2; stated so that no default can lower it. (Nest's
-  // HttpsOptions type lists fewer options than it passes on to https.createServer.)
-  const httpsOptions: Pick<ServerOptions, 'cert' | 'key' | 'minVersion'> = {
-    cert: options.tls.cert,
-    key: options.tls.key,
-    minVersion: 'TLSv1.2',
-  };
+  // HTTPS only: there is no plain listener. (Nest's HttpsOptions type lists fewer options than it
+  // passes on to https.createServer.)
+  const httpsOptions = secureContextOptions(options.tls);
   const app = await NestFactory.create<NestExpressApplication>(
     AppModule.register({
       databaseUrl: options.databaseUrl,
@@ -53,6 +52,8 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
 
   // ETags are ours to set (a contact's is its version); Express's body hashes would only mislead.
   app.set('etag', false);
+  // helmet removes X-Powered-By too, but only from answers that reach it: never set it at all.
+  app.disable('x-powered-by');
   // X-Forwarded-For counts only when it comes from a configured proxy; with none, never.
   app.set('trust proxy', config.trustedProxies.length > 0 ? [...config.trustedProxies] : false);
 
@@ -66,5 +67,19 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
   serveOpenApi(app);
 
   app.useGlobalFilters(new ProblemDetailsFilter(logger));
+
+  if (options.tls.source === 'configured') {
+    // The operator's certificate is renewed in place (certbot, cert-manager): serve the new one
+    // to new connections without a restart.
+    const server = app.getHttpServer() as Server;
+    const reloader = reloadCertificateOnChange(server, {
+      certFile: options.tls.certFile,
+      keyFile: options.tls.keyFile,
+      servedFingerprint256: options.tls.fingerprint256,
+      intervalMs: options.certificateReloadIntervalMs ?? 5_000,
+      logger: logger.child({ component: 'tls' }),
+    });
+    server.on('close', () => reloader.stop());
+  }
   return app;
 }

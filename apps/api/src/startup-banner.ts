@@ -14,12 +14,15 @@ export function startupBanner(
 ): string {
   const certificate =
     tls.source === 'configured'
-      ? `${tls.certFile}`
-      : `${tls.certFile} (self-signed for localhost, 127.0.0.1 and ::1; ${tls.source}; SHA-256 ${tls.fingerprint256})`;
+      ? `${tls.certFile} (reloaded when it changes)`
+      : `${tls.certFile} (issued by the local CA; ${tls.source}; SHA-256 ${tls.fingerprint256})`;
   return [
     `BeeCastle API listening on ${serviceUrl(config.host, config.port)}`,
     `  data directory:   ${config.dataDir}`,
     `  TLS certificate:  ${certificate}`,
+    // Clients trust this file (curl --cacert, NODE_EXTRA_CA_CERTS, sslrootcert) rather than
+    // skipping verification.
+    ...(tls.caFile ? [`  trust this CA:    ${tls.caFile}`] : []),
     `  database:         ${database.embedded ? 'embedded PostgreSQL (under the data directory)' : 'DATABASE_URL'}`,
     `  health:           ${serviceUrl(config.host, config.port)}/health/ready`,
     '',

@@ -1,2 +1,3 @@
 export * from './graceful-shutdown';
 export * from './root-logger';
+export * from './local-certificate-authority';

@@ -18,7 +18,7 @@ export interface TestApi {
   readonly app: INestApplication;
   readonly port: number;
   readonly baseUrl: string;
-  /** The generated development certificate the server presents. */
+  /** The local CA that issued the server's certificate: what clients trust. */
   readonly ca: Buffer;
   request(path: string, options?: Omit<HttpsRequestOptions, 'ca'>): Promise<HttpsResponse>;
   /** Every JSON log line written so far, parsed. */
@@ -30,18 +30,26 @@ export interface TestApi {
 
 /**
  * The real application, built as main.ts builds it, served over HTTPS on a free port with a
- * development certificate generated in a throwaway DATA_DIR.
+ * certificate from a local CA generated in a throwaway DATA_DIR (or the TLS_CERT_FILE in `env`).
  */
 export async function startTestApi(options: {
   readonly databaseUrl: string;
   readonly env?: Record<string, string>;
+  readonly certificateReloadIntervalMs?: number;
 }): Promise<TestApi> {
   const dataDir = await mkdtemp(join(tmpdir(), 'beecastle-e2e-'));
   const config = loadConfiguration({ DATA_DIR: dataDir, ...options.env });
   const tls = await loadTlsMaterial(config);
+  const ca = tls.ca ?? tls.cert;
   const lines: string[] = [];
   const logger = createRootLogger('info', { write: (line: string) => void lines.push(line) });
-  const app = await createApp({ config, databaseUrl: options.databaseUrl, tls, logger });
+  const app = await createApp({
+    config,
+    databaseUrl: options.databaseUrl,
+    tls,
+    logger,
+    certificateReloadIntervalMs: options.certificateReloadIntervalMs,
+  });
   await app.listen(0, '127.0.0.1');
   const port = ((app.getHttpServer() as Server).address() as AddressInfo).port;
   const baseUrl = `https://127.0.0.1:${port}`;
@@ -51,9 +59,9 @@ export async function startTestApi(options: {
     app,
     port,
     baseUrl,
-    ca: tls.cert,
+    ca,
     request: (path, requestOptions = {}) =>
-      httpsRequest(`${baseUrl}${path}`, { ...requestOptions, ca: tls.cert }),
+      httpsRequest(`${baseUrl}${path}`, { ...requestOptions, ca }),
     logs,
     requestLog: async (requestId) => {
       // Polls for a condition with a deadline: the client can have the answer a moment before

@@ -1,26 +1,46 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { SecureContextOptions } from 'node:tls';
 import { ConfigurationError, type Configuration } from '@beecastle/config';
-import { generate } from 'selfsigned';
+import {
+  ensureLocalCertificateAuthority,
+  ensureServerCertificate,
+  serverCertificateNames,
+} from '@beecastle/runtime';
 
 export interface TlsMaterial {
   readonly key: Buffer;
+  /** What the server presents: the leaf first, then any chain (the local CA's certificate). */
   readonly cert: Buffer;
   readonly certFile: string;
-  /** `configured`: TLS_CERT_FILE/TLS_KEY_FILE; otherwise our development certificate. */
+  readonly keyFile: string;
+  /** The local CA that issued a generated certificate: what clients trust. Unset when configured. */
+  readonly caFile?: string;
+  readonly ca?: Buffer;
+  /** `configured`: TLS_CERT_FILE/TLS_KEY_FILE; otherwise issued by the local CA under DATA_DIR. */
   readonly source: 'configured' | 'generated' | 'reused';
   readonly fingerprint256: string;
   readonly validTo: Date;
 }
 
-export const DEVELOPMENT_CERT_NAMES = ['localhost', '127.0.0.1', '::1'] as const;
-const DEVELOPMENT_VALIDITY_DAYS = 365;
-// Replace a development certificate this close to expiry rather than serve one that will lapse.
-const RENEW_BEFORE_MS = 7 * 24 * 60 * 60 * 1000;
+/**
+ * TLS 1.2 is Node's default minimum too; stated so that no default (NODE_OPTIONS=--tls-min-v1.0,
+ * a reloaded context) can lower it.
+ */
+export const TLS_MIN_VERSION = 'TLSv1.2';
 
-/** The certificate and key to serve: the operator's, or a self-signed one for development. */
+/** The options of every secure context the API serves, first and reloaded alike. */
+export function secureContextOptions(
+  tls: Pick<TlsMaterial, 'cert' | 'key'>,
+): Pick<SecureContextOptions, 'cert' | 'key' | 'minVersion'> {
+  return { cert: tls.cert, key: tls.key, minVersion: TLS_MIN_VERSION };
+}
+
+/**
+ * The certificate and key to serve: the operator's, or a server certificate issued for localhost,
+ * 127.0.0.1, ::1 and HOST by the local CA under `DATA_DIR/tls` (generated once, then kept).
+ */
 export async function loadTlsMaterial(
   config: Configuration,
   now = new Date(),
@@ -28,7 +48,19 @@ export async function loadTlsMaterial(
   if (config.tlsCertFile !== undefined && config.tlsKeyFile !== undefined) {
     return loadConfiguredCertificate(config.tlsCertFile, config.tlsKeyFile, now);
   }
-  return ensureDevelopmentCertificate(join(config.dataDir, 'tls'), now);
+  const ca = await ensureLocalCertificateAuthority(join(config.dataDir, 'tls'), now);
+  const issued = await ensureServerCertificate(ca, 'api', serverCertificateNames(config.host), now);
+  return {
+    cert: issued.chain,
+    key: issued.key,
+    certFile: issued.certFile,
+    keyFile: issued.keyFile,
+    caFile: ca.certFile,
+    ca: ca.cert,
+    source: issued.source,
+    fingerprint256: issued.fingerprint256,
+    validTo: issued.validTo,
+  };
 }
 
 async function readNamed(variable: string, file: string): Promise<Buffer> {
@@ -59,10 +91,14 @@ function certificateProblem(cert: Buffer, key: Buffer, now: Date): string | unde
   return undefined;
 }
 
-async function loadConfiguredCertificate(
+/**
+ * The operator's certificate (the leaf first, then its chain) and key, checked: a pair that cannot
+ * be served is a ConfigurationError naming the file and what is wrong.
+ */
+export async function loadConfiguredCertificate(
   certFile: string,
   keyFile: string,
-  now: Date,
+  now = new Date(),
 ): Promise<TlsMaterial> {
   const cert = await readNamed('TLS_CERT_FILE', certFile);
   const key = await readNamed('TLS_KEY_FILE', keyFile);
@@ -70,86 +106,14 @@ async function loadConfiguredCertificate(
   if (problem) {
     throw new ConfigurationError([`TLS_CERT_FILE ${JSON.stringify(certFile)} ${problem}`]);
   }
-  return describe(cert, key, certFile, 'configured');
-}
-
-function describe(
-  cert: Buffer,
-  key: Buffer,
-  certFile: string,
-  source: TlsMaterial['source'],
-): TlsMaterial {
   const x509 = new X509Certificate(cert);
   return {
     cert,
     key,
     certFile,
-    source,
+    keyFile,
+    source: 'configured',
     fingerprint256: x509.fingerprint256,
     validTo: new Date(x509.validTo),
   };
-}
-
-function coversDevelopmentNames(cert: Buffer): boolean {
-  const names = new X509Certificate(cert).subjectAltName ?? '';
-  return (
-    names.includes('DNS:localhost') &&
-    names.includes('IP Address:127.0.0.1') &&
-    /IP Address:(0:0:0:0:0:0:0:1|::1)\b/.test(names)
-  );
-}
-
-/**
- * A self-signed certificate for localhost, 127.0.0.1 and ::1 under `dir`, generated on first use
- * and reused afterwards (so a browser exception or a pinned fingerprint survives restarts), and
- * replaced when it is about to expire or does not match its key.
- */
-export async function ensureDevelopmentCertificate(
-  dir: string,
-  now = new Date(),
-): Promise<TlsMaterial> {
-  const certFile = join(dir, 'development-cert.pem');
-  const keyFile = join(dir, 'development-key.pem');
-  if (existsSync(certFile) && existsSync(keyFile)) {
-    const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]);
-    const soon = new Date(now.getTime() + RENEW_BEFORE_MS);
-    if (certificateProblem(cert, key, soon) === undefined && coversDevelopmentNames(cert)) {
-      return describe(cert, key, certFile, 'reused');
-    }
-  }
-
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-  const notAfter = new Date(now.getTime() + DEVELOPMENT_VALIDITY_DAYS * 24 * 60 * 60 * 1000);
-  const pems = await generate(
-    [
-      { name: 'commonName', value: 'localhost' },
-      { name: 'organizationName', value: 'BeeCastle development certificate' },
-    ],
-    {
-      keyType: 'ec',
-      curve: 'P-256',
-      algorithm: 'sha256',
-      notBeforeDate: new Date(now.getTime() - 60_000), // tolerate a little clock skew
-      notAfterDate: notAfter,
-      extensions: [
-        { name: 'basicConstraints', cA: false, critical: true },
-        { name: 'keyUsage', digitalSignature: true, critical: true },
-        { name: 'extKeyUsage', serverAuth: true },
-        {
-          name: 'subjectAltName',
-          altNames: [
-            { type: 2, value: 'localhost' },
-            { type: 7, ip: '127.0.0.1' },
-            { type: 7, ip: '::1' },
-          ],
-        },
-      ],
-    },
-  );
-  // The key first and owner-only: a crash in between leaves no certificate to reuse with it.
-  await writeFile(keyFile, pems.private, { mode: 0o600 });
-  await chmod(keyFile, 0o600);
-  await writeFile(certFile, pems.cert, { mode: 0o644 });
-  return describe(Buffer.from(pems.cert), Buffer.from(pems.private), certFile, 'generated');
 }
