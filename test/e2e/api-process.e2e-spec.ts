@@ -7,6 +7,9 @@ import {
   createTestDatabase,
   type TestDatabase,
 } from '../../libs/database/src/testing/test-database';
+import { runCli } from '../../apps/cli/src/cli';
+import { ExitCode } from '../../apps/cli/src/exit-codes';
+import { capturedIo } from '../../apps/cli/src/testing/captured-io';
 import { httpsRequest } from './support/https-request';
 
 const ROOT = resolve(__dirname, '../..');
@@ -126,6 +129,7 @@ describe('the API process', () => {
     const embeddedDir = await mkdtemp(join(tmpdir(), 'beecastle-embedded-'));
     const env = { DATA_DIR: embeddedDir, PROJECTOR_IN_PROCESS: 'false' };
     const caFile = join(embeddedDir, 'tls', 'ca.pem');
+    const cliWhileRunning: string[] = [];
     const runOnce = async (): Promise<Exit> => {
       const port = await freePort();
       const api = startApiProcess({ ...env, PORT: String(port) });
@@ -134,6 +138,10 @@ describe('the API process', () => {
       expect((await httpsRequest(`https://127.0.0.1:${port}/health/ready`, { ca })).status).toBe(
         200,
       );
+      // The CLI joins the running cluster, verifying its certificate against the same CA.
+      const io = capturedIo(env);
+      expect(await runCli(['migrate'], io)).toBe(ExitCode.Ok);
+      cliWhileRunning.push(io.err);
       api.child.kill('SIGTERM');
       return api.exited;
     };
@@ -141,7 +149,9 @@ describe('the API process', () => {
       const first = await runOnce();
       expect(first.code).toBe(0);
       expect(first.stdout).toContain('Embedded PostgreSQL started on 127.0.0.1:');
+      expect(first.stdout).toContain(`TLS only, verified against ${caFile}`);
       expect(first.stderr).toContain(`trust this CA:    ${caFile}`);
+      expect(cliWhileRunning[0]).toContain('Joined the embedded PostgreSQL already running');
       expect(first.stdout).toContain('migrations applied');
       expect(fingerprint(first.stderr)).toMatch(/^[0-9A-F:]{95}$/);
 

@@ -2,10 +2,14 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { freePort } from '../../libs/database/src/database-runtime';
-import { startEmbeddedPostgres } from '../../libs/database/src/embedded-postgres';
+import { freePort, startEmbeddedPostgres } from '../../libs/database/src/embedded-postgres';
 import { runMigrations } from '../../libs/database/src/migrate';
 import { provisionDatabase } from '../../libs/database/src/provision';
+import {
+  LOOPBACK_NAMES,
+  ensureLocalCertificateAuthority,
+  ensureServerCertificate,
+} from '../../libs/runtime/src/local-certificate-authority';
 import {
   TEST_ENV_VARIABLE,
   assertTestDatabaseName,
@@ -13,10 +17,10 @@ import {
 } from '../../libs/database/src/testing/test-database';
 
 /**
- * One PostgreSQL for the whole run: a throwaway embedded cluster (random free port, temporary
- * directory, deleted at the end), or the server in TEST_DATABASE_URL (a superuser URL whose
- * database name must mark it as a test one). Migrations run once into a template that every test
- * file clones.
+ * One PostgreSQL for the whole run: a throwaway embedded cluster over TLS (random free port,
+ * temporary directory with its own CA, deleted at the end), or the server in TEST_DATABASE_URL
+ * (a superuser URL whose database name must mark it as a test one). Migrations run once into a
+ * template that every test file clones.
  */
 export default async function globalSetup(): Promise<void> {
   const workDir = await mkdtemp(join(tmpdir(), 'beecastle-test-'));
@@ -31,11 +35,16 @@ export default async function globalSetup(): Promise<void> {
     superuserUrl = external;
     template = `${database}_template`;
   } else {
+    // TLS only and verified, as `npm start` runs it: every test connection goes through the
+    // certificate checks production depends on.
+    const ca = await ensureLocalCertificateAuthority(join(workDir, 'tls'));
+    const certificate = await ensureServerCertificate(ca, 'postgres', LOOPBACK_NAMES);
     const server = await startEmbeddedPostgres({
       clusterDir: join(workDir, 'cluster'),
       secretsDir,
       port: await freePort(),
       persistent: false,
+      tls: { certFile: certificate.certFile, keyFile: certificate.keyFile, caFile: ca.certFile },
     });
     (globalThis as { __BEECASTLE_PG__?: unknown }).__BEECASTLE_PG__ = { server, workDir };
     superuserUrl = server.superuserUrl;

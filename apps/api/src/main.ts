@@ -25,7 +25,11 @@ async function main(): Promise<void> {
   const logger = createRootLogger(config.logLevel);
 
   const tls = await loadTlsMaterial(config).catch(exitOnConfigurationError);
-  const database = await openDatabase(config, (message) => logger.info(message));
+  const database = await openDatabase(
+    config,
+    (message) => logger.info(message),
+    (message) => logger.warn(message),
+  );
   if (database.migrationsApplied.length > 0) {
     logger.info({ migrations: database.migrationsApplied }, 'migrations applied');
   }

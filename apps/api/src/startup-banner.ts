@@ -23,7 +23,7 @@ export function startupBanner(
     // Clients trust this file (curl --cacert, NODE_EXTRA_CA_CERTS, sslrootcert) rather than
     // skipping verification.
     ...(tls.caFile ? [`  trust this CA:    ${tls.caFile}`] : []),
-    `  database:         ${database.embedded ? 'embedded PostgreSQL (under the data directory)' : 'DATABASE_URL'}`,
+    `  database:         ${database.embedded ? 'embedded PostgreSQL (under the data directory; TLS, verify-full)' : 'DATABASE_URL'}`,
     `  health:           ${serviceUrl(config.host, config.port)}/health/ready`,
     '',
   ].join('\n');

@@ -77,13 +77,17 @@ describe('runCli before any database work', () => {
   });
 
   it('refuses migrate against an external database without the owner’s connection', async () => {
-    const io = capture({ DATABASE_URL: 'postgres://app:pw@localhost/beecastle' });
+    const io = capture({
+      DATABASE_URL: 'postgres://app:pw@localhost/beecastle?sslmode=verify-full',
+    });
     await expect(runCli(['migrate'], io)).resolves.toBe(ExitCode.Usage);
     expect(io.err).toContain('DATABASE_OWNER_URL');
   });
 
   it('answers an unreachable database with 3, not with the 1 of a broken chain', async () => {
-    const io = capture({ DATABASE_URL: 'postgres://app:pw@127.0.0.1:1/beecastle' });
+    const io = capture({
+      DATABASE_URL: 'postgres://app:pw@127.0.0.1:1/beecastle?sslmode=verify-full',
+    });
     await expect(runCli(['verify'], io)).resolves.toBe(ExitCode.Unavailable);
     expect(io.out).toBe('');
     expect(io.err).toMatch(/^verify could not finish: /);

@@ -19,7 +19,11 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createRootLogger(config.logLevel).child({ component: 'projector' });
-  const database = await openDatabase(config, (message) => logger.info(message));
+  const database = await openDatabase(
+    config,
+    (message) => logger.info(message),
+    (message) => logger.warn(message),
+  );
   const projector = startPostgresProjector(database.appUrl, PROJECTIONS, (message, fields) =>
     logger.info(fields ?? {}, message),
   );

@@ -115,7 +115,7 @@ describe('loadConfiguration', () => {
       'TRUSTED_PROXIES entry "proxy.internal" is not an IP address or CIDR range',
     ],
     [
-      { DATABASE_OWNER_URL: 'postgres://owner:pw@localhost/beecastle' },
+      { DATABASE_OWNER_URL: 'postgres://owner:pw@localhost/beecastle?sslmode=verify-full' },
       'DATABASE_OWNER_URL is set but DATABASE_URL is not: set both, or neither for the embedded database',
     ],
     [
@@ -143,13 +143,65 @@ describe('loadConfiguration', () => {
     ]);
   });
 
+  describe('a database connection without verified TLS', () => {
+    const refusal = (name: string) =>
+      `${name} must use TLS with full verification: add sslmode=verify-full (and sslrootcert=<CA file> for a private CA), or connect through a local socket (host starting with /), or set ALLOW_INSECURE_DATABASE=true to accept the risk`;
+
+    it.each([
+      ['no sslmode', 'postgres://app:s3cr3t-pw@db.internal/beecastle'],
+      ['loopback TCP', 'postgres://app:s3cr3t-pw@127.0.0.1:5432/beecastle'],
+      ['sslmode=require (no check of who answers)', 'postgres://app@db.internal/b?sslmode=require'],
+      [
+        'sslmode=verify-ca (no check of the name)',
+        'postgres://app@db.internal/b?sslmode=verify-ca',
+      ],
+      ['sslmode=prefer', 'postgres://app@db.internal/b?sslmode=prefer'],
+      ['ssl=true without sslmode', 'postgres://app@db.internal/b?ssl=true'],
+      ['a ?host= that is not a socket', 'postgres://app@localhost/beecastle?host=db.internal'],
+    ])('is refused at boot: %s', (_name, url) => {
+      expect(problemsOf({ DATABASE_URL: url })).toEqual([refusal('DATABASE_URL')]);
+      expect(
+        problemsOf({
+          DATABASE_URL: 'postgres://app@db.internal/b?sslmode=verify-full',
+          DATABASE_OWNER_URL: url,
+        }),
+      ).toEqual([refusal('DATABASE_OWNER_URL')]);
+    });
+
+    it.each([
+      [
+        'sslmode=verify-full',
+        'postgres://app@db.internal/b?sslmode=verify-full&sslrootcert=/ca.pem',
+      ],
+      ['a socket in ?host=', 'postgres://app@localhost/beecastle?host=/var/run/postgresql'],
+      ['a socket and no user', 'postgres:///beecastle?host=/var/run/postgresql'],
+      ['a percent-encoded socket host', 'postgresql://app@%2Fvar%2Frun%2Fpostgresql/beecastle'],
+    ])('is accepted with %s', (_name, url) => {
+      expect(problemsOf({ DATABASE_URL: url, DATABASE_OWNER_URL: url })).toEqual([]);
+    });
+
+    it('is accepted when ALLOW_INSECURE_DATABASE=true says so out loud', () => {
+      const url = 'postgres://app@db.internal/beecastle';
+      expect(
+        loadConfiguration({
+          DATABASE_URL: url,
+          DATABASE_OWNER_URL: url,
+          ALLOW_INSECURE_DATABASE: 'true',
+        }),
+      ).toMatchObject({ databaseUrl: url, databaseOwnerUrl: url, allowInsecureDatabase: true });
+    });
+  });
+
   describe('never echoes a secret', () => {
     it.each([
       ['an unparseable DATABASE_URL', { DATABASE_URL: 'postgres://app:s3cr3t-pw@[db' }],
       ['a DATABASE_URL of another scheme', { DATABASE_URL: 'mysql://app:s3cr3t-pw@db/beecastle' }],
       [
         'an unparseable DATABASE_OWNER_URL',
-        { DATABASE_URL: 'postgres://app@db/x', DATABASE_OWNER_URL: 'postgres://o:s3cr3t-pw@[db' },
+        {
+          DATABASE_URL: 'postgres://app@db/x?sslmode=verify-full',
+          DATABASE_OWNER_URL: 'postgres://o:s3cr3t-pw@[db',
+        },
       ],
     ])('in %s', (_name, env) => {
       const problems = problemsOf(env);

