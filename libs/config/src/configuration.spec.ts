@@ -210,4 +210,29 @@ describe('loadConfiguration', () => {
       expect(problems.join('\n')).not.toContain('s3cr3t');
     });
   });
+
+  describe('MASTER_KEY', () => {
+    const key = Buffer.alloc(32, 0xa5);
+
+    it('is read as 32 bytes from base64, padded or not', () => {
+      const base64 = key.toString('base64');
+      expect(loadConfiguration({ MASTER_KEY: base64 }).masterKey).toEqual(key);
+      expect(loadConfiguration({ MASTER_KEY: base64.replace(/=$/, '') }).masterKey).toEqual(key);
+      expect(loadConfiguration({}).masterKey).toBeUndefined();
+    });
+
+    it.each([
+      ['16 bytes', Buffer.alloc(16, 1).toString('base64')],
+      ['33 bytes', Buffer.alloc(33, 1).toString('base64')],
+      ['hex', key.toString('hex')],
+      ['base64url', Buffer.alloc(32, 0xfb).toString('base64url')],
+      ['a passphrase', 's3cr3t passphrase that is long enough to be 44!'],
+    ])('refuses %s without showing it', (_name, value) => {
+      const problems = problemsOf({ MASTER_KEY: value });
+      expect(problems).toEqual([
+        'MASTER_KEY must be 32 random bytes in base64, 44 characters (make one with `openssl rand -base64 32`; value not shown)',
+      ]);
+      expect(problems[0]).not.toContain(value);
+    });
+  });
 });

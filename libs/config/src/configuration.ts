@@ -25,6 +25,11 @@ export interface Configuration {
   readonly databasePoolSize: number;
   readonly allowInsecureDatabase: boolean;
   readonly eventStoreUrl?: string;
+  /**
+   * The master key (MASTER_KEY, base64 of 32 bytes) that wraps every organisation key. Unset: the
+   * development key file under `dataDir`, which only the embedded database may use.
+   */
+  readonly masterKey?: Buffer;
   readonly tlsCertFile?: string;
   readonly tlsKeyFile?: string;
   readonly trustedProxies: readonly string[];
@@ -117,6 +122,20 @@ export function loadConfiguration(env: Env = process.env): Configuration {
     );
   }
 
+  // Only its shape is checked here; whether one is required depends on the command (verify and
+  // migrate need none), so the key provider says so when it is missing (@beecastle/crypto).
+  const masterKeyRaw = text('MASTER_KEY');
+  let masterKey: Buffer | undefined;
+  if (masterKeyRaw !== undefined) {
+    masterKey = Buffer.from(masterKeyRaw, 'base64');
+    if (!/^[A-Za-z0-9+/]{43}=?$/.test(masterKeyRaw) || masterKey.length !== 32) {
+      problems.push(
+        'MASTER_KEY must be 32 random bytes in base64, 44 characters (make one with `openssl rand -base64 32`; value not shown)',
+      );
+      masterKey = undefined;
+    }
+  }
+
   const tlsCertFile = text('TLS_CERT_FILE');
   const tlsKeyFile = text('TLS_KEY_FILE');
   if ((tlsCertFile === undefined) !== (tlsKeyFile === undefined)) {
@@ -162,6 +181,7 @@ export function loadConfiguration(env: Env = process.env): Configuration {
     databasePoolSize,
     allowInsecureDatabase,
     eventStoreUrl,
+    masterKey,
     tlsCertFile,
     tlsKeyFile,
     trustedProxies,

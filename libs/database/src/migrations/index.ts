@@ -6,6 +6,7 @@ import { Authentication1764000000004 } from './1764000000004-Authentication';
 import { Contacts1764000000005 } from './1764000000005-Contacts';
 import { Idempotency1764000000006 } from './1764000000006-Idempotency';
 import { MultiStreamAppend1764000000007 } from './1764000000007-MultiStreamAppend';
+import { KeyStore1764000000008 } from './1764000000008-KeyStore';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -19,4 +20,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   Contacts1764000000005,
   Idempotency1764000000006,
   MultiStreamAppend1764000000007,
+  KeyStore1764000000008,
 ];

@@ -74,4 +74,18 @@ export const TENANT_ROWS: Readonly<Record<string, (c: TenantRowContext) => Tenan
           VALUES ($1, $2, sha256(convert_to($2, 'UTF8')), $3, 'in_flight')`,
     params: [c.orgId, `seed-${randomUUID()}`, randomUUID()],
   }),
+  organisation_keys: (c) => ({
+    // An organisation key names the master key that wraps it (a global row, made once).
+    sql: `WITH master AS (
+            INSERT INTO master_keys (master_key_id, check_value) VALUES ('seed-master', '\\x00')
+            ON CONFLICT DO NOTHING)
+          INSERT INTO organisation_keys (org_id, version, master_key_id, wrapped_key)
+          VALUES ($1, 1, 'seed-master', '\\x01')`,
+    params: [c.orgId],
+  }),
+  data_keys: (c) => ({
+    sql: `INSERT INTO data_keys (org_id, subject_id, version, organisation_key_version, wrapped_key)
+          VALUES ($1, $2, 1, 1, '\\x02')`,
+    params: [c.orgId, randomUUID()],
+  }),
 };

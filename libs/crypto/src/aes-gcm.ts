@@ -1,0 +1,51 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+/** AES-256-GCM: 32-byte keys, a fresh random 12-byte nonce per message, 16-byte tags. */
+export const KEY_BYTES = 32;
+export const NONCE_BYTES = 12;
+export const TAG_BYTES = 16;
+
+/** Opening failed: wrong key, wrong associated data, or bytes changed. Says nothing more, by design. */
+export class AuthenticationFailedError extends Error {
+  constructor() {
+    super('The ciphertext does not open with this key and associated data');
+    this.name = 'AuthenticationFailedError';
+  }
+}
+
+/**
+ * Encrypts and authenticates `plaintext`, binding `associatedData` (which is not stored: the
+ * opener must present the same bytes). Output: nonce ‖ ciphertext ‖ tag.
+ */
+export function seal(key: Uint8Array, plaintext: Uint8Array, associatedData: Uint8Array): Buffer {
+  if (key.length !== KEY_BYTES) throw new Error(`An AES-256-GCM key is ${KEY_BYTES} bytes`);
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+  cipher.setAAD(associatedData);
+  const head = cipher.update(plaintext);
+  const tail = cipher.final();
+  return Buffer.concat([nonce, head, tail, cipher.getAuthTag()]);
+}
+
+/** The inverse of `seal`; throws AuthenticationFailedError rather than return unauthenticated bytes. */
+export function open(key: Uint8Array, sealed: Uint8Array, associatedData: Uint8Array): Buffer {
+  if (key.length !== KEY_BYTES) throw new Error(`An AES-256-GCM key is ${KEY_BYTES} bytes`);
+  if (sealed.length < NONCE_BYTES + TAG_BYTES) throw new AuthenticationFailedError();
+  const bytes = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+  const nonce = bytes.subarray(0, NONCE_BYTES);
+  const tag = bytes.subarray(bytes.length - TAG_BYTES);
+  const body = bytes.subarray(NONCE_BYTES, bytes.length - TAG_BYTES);
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
+    decipher.setAAD(associatedData);
+    decipher.setAuthTag(tag);
+    return Buffer.concat([decipher.update(body), decipher.final()]);
+  } catch {
+    throw new AuthenticationFailedError();
+  }
+}
+
+/** Associated data as fields joined by NUL: none of ours can contain one, so no two lists collide. */
+export function associatedData(...fields: readonly (string | number)[]): Buffer {
+  return Buffer.from(fields.join('\u0000'), 'utf8');
+}

@@ -1,0 +1,69 @@
+/**
+ * Where wrapped keys are kept (PostgreSQL in the product, memory in unit tests). It stores and
+ * finds rows; it never sees a key in the clear. Rows of an organisation are read and written in
+ * that organisation's scope only.
+ */
+
+export interface MasterKeyRecord {
+  readonly masterKeyId: string;
+  /** A known value sealed by the master key: opening it proves a key is this one. */
+  readonly checkValue: Uint8Array;
+  /** Set once every organisation key has a wrap by this master key. */
+  readonly completedAt: Date | null;
+  /** Set when a rotation replaced it: it must no longer be used. */
+  readonly retiredAt: Date | null;
+}
+
+export interface OrganisationKeyRecord {
+  readonly version: number;
+  readonly masterKeyId: string;
+  readonly wrappedKey: Uint8Array;
+}
+
+export interface DataKeyRecord {
+  readonly subjectId: string;
+  readonly version: number;
+  /** Which organisation key version wraps it; null once destroyed. */
+  readonly organisationKeyVersion: number | null;
+  /** Null once destroyed (erasure): nothing can open this subject's payloads any more. */
+  readonly wrappedKey: Uint8Array | null;
+}
+
+export interface KeyStore {
+  masterKeys(): Promise<MasterKeyRecord[]>;
+  /**
+   * Records the first master key of an empty store, complete at once (there is nothing for it to
+   * wrap yet). False if the store already names a master key: then the caller is not it.
+   */
+  registerFirstMasterKey(masterKeyId: string, checkValue: Uint8Array): Promise<boolean>;
+  organisationKeys(organisationId: string): Promise<OrganisationKeyRecord[]>;
+  /**
+   * Adds one version of an organisation's key, wrapped by a master key that is not retired.
+   * False if that version already has a wrap by that master key (another process made it).
+   */
+  addOrganisationKey(organisationId: string, key: OrganisationKeyRecord): Promise<boolean>;
+  /** Every version of these subjects' data keys, destroyed ones included. */
+  dataKeys(organisationId: string, subjectIds: readonly string[]): Promise<DataKeyRecord[]>;
+  /** Adds the keys whose subject and version are new; returns the subjects it added. */
+  addDataKeys(organisationId: string, keys: readonly DataKeyRecord[]): Promise<Set<string>>;
+  /**
+   * Destroys every version of a subject's data key, or leaves a destroyed tombstone if it has
+   * none, so that it is never given one. Every process caching the key is told to drop it.
+   */
+  destroyDataKeys(organisationId: string, subjectId: string): Promise<void>;
+  /**
+   * News of destructions made by any process, for caches. Absent: the store cannot tell, and
+   * nothing may cache its data keys.
+   */
+  readonly destructions?: DestructionFeed;
+  close(): Promise<void>;
+}
+
+/** Called with the organisation and subject of a destroyed key, or with neither: "drop them all". */
+export type DestructionListener = (organisationId?: string, subjectId?: string) => void;
+
+export interface DestructionFeed {
+  /** False while news may be missed (not yet listening, or reconnecting): caches must not serve. */
+  watching(): boolean;
+  subscribe(listener: DestructionListener): () => void;
+}

@@ -1,0 +1,236 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { KeyUnavailableError, MasterKeyMismatchError, SubjectErasedError } from './errors';
+import type { DataKeyRecord, DestructionFeed, KeyStore, OrganisationKeyRecord } from './key-store';
+import { Keyring, dataKeyId, parseDataKeyId } from './keyring';
+import { LocalMasterKeyProvider } from './master-key';
+import { InMemoryKeyStore } from './memory-key-store';
+
+const master = () => new LocalMasterKeyProvider(randomBytes(32), 'a test key');
+
+/** Counts the store's reads of data keys, and lets a test say whether destructions are heard. */
+class CountingStore implements KeyStore {
+  dataKeyReads = 0;
+  heard = true;
+  private readonly inner = new InMemoryKeyStore();
+  readonly destructions: DestructionFeed = {
+    watching: () => this.heard,
+    subscribe: (listener) => this.inner.destructions.subscribe(listener),
+  };
+  masterKeys = () => this.inner.masterKeys();
+  registerFirstMasterKey = (id: string, check: Uint8Array) =>
+    this.inner.registerFirstMasterKey(id, check);
+  organisationKeys = (org: string) => this.inner.organisationKeys(org);
+  addOrganisationKey = (org: string, key: OrganisationKeyRecord) =>
+    this.inner.addOrganisationKey(org, key);
+  addDataKeys = (org: string, keys: readonly DataKeyRecord[]) => this.inner.addDataKeys(org, keys);
+  destroyDataKeys = (org: string, subject: string) => this.inner.destroyDataKeys(org, subject);
+  close = () => this.inner.close();
+  dataKeys(org: string, subjects: readonly string[]): Promise<DataKeyRecord[]> {
+    this.dataKeyReads += 1;
+    return this.inner.dataKeys(org, subjects);
+  }
+}
+
+describe('Keyring', () => {
+  const organisationId = randomUUID();
+
+  it('makes a data key per subject on first write, and finds the same one after', async () => {
+    const store = new InMemoryKeyStore();
+    const key = master();
+    const keyring = new Keyring(store, key);
+    const [ada, bob] = [randomUUID(), randomUUID()];
+    const first = await keyring.keysForWriting(organisationId, [ada, bob, ada]);
+    expect([...first.keys()].sort()).toEqual([ada, bob].sort());
+    expect(first.get(ada)!.keyId).toBe(`${ada}:1`);
+    expect(first.get(ada)!.key).toHaveLength(32);
+    expect(first.get(ada)!.key.equals(first.get(bob)!.key)).toBe(false);
+
+    // Another process over the same store: it unwraps what the first stored.
+    const other = new Keyring(store, key);
+    const again = await other.keysForWriting(organisationId, [ada]);
+    expect(again.get(ada)!.key.equals(first.get(ada)!.key)).toBe(true);
+    const read = await other.keysForReading(organisationId, [`${ada}:1`, `${bob}:1`]);
+    expect((read.get(`${bob}:1`) as Buffer).equals(first.get(bob)!.key)).toBe(true);
+  });
+
+  it('stores keys only wrapped: the store never holds a key as it is', async () => {
+    const store = new InMemoryKeyStore();
+    const keyring = new Keyring(store, master());
+    const subject = randomUUID();
+    const { key } = (await keyring.keysForWriting(organisationId, [subject])).get(subject)!;
+    const [record] = await store.dataKeys(organisationId, [subject]);
+    expect(Buffer.from(record.wrappedKey!).includes(key)).toBe(false);
+    const [organisationKey] = await store.organisationKeys(organisationId);
+    expect(organisationKey.version).toBe(1);
+    expect(record.organisationKeyVersion).toBe(1);
+  });
+
+  it('refuses key ids it does not know, or that are not key ids', async () => {
+    const keyring = new Keyring(new InMemoryKeyStore(), master());
+    await keyring.keysForWriting(organisationId, [organisationId]);
+    await expect(keyring.keysForReading(organisationId, [`${randomUUID()}:1`])).rejects.toThrow(
+      KeyUnavailableError,
+    );
+    await expect(keyring.keysForReading(organisationId, [`${organisationId}:2`])).rejects.toThrow(
+      KeyUnavailableError,
+    );
+    await expect(keyring.keysForReading(organisationId, ['../etc'])).rejects.toThrow(
+      KeyUnavailableError,
+    );
+  });
+
+  it('destroys a key for good: reads say destroyed, writes are refused, in every keyring', async () => {
+    const store = new InMemoryKeyStore();
+    const key = master();
+    const here = new Keyring(store, key);
+    const there = new Keyring(store, key);
+    const subject = randomUUID();
+    await here.keysForWriting(organisationId, [subject]);
+    // Cached over there before the erasure.
+    await there.keysForReading(organisationId, [dataKeyId(subject, 1)]);
+
+    await here.destroy(organisationId, subject);
+
+    for (const keyring of [here, there, new Keyring(store, key)]) {
+      const read = await keyring.keysForReading(organisationId, [dataKeyId(subject, 1)]);
+      expect(read.get(dataKeyId(subject, 1))).toBe('destroyed');
+      await expect(keyring.keysForWriting(organisationId, [subject])).rejects.toThrow(
+        SubjectErasedError,
+      );
+    }
+    const [record] = await store.dataKeys(organisationId, [subject]);
+    expect(record.wrappedKey).toBeNull();
+  });
+
+  it('erases a subject that never had a key: it never gets one', async () => {
+    const store = new InMemoryKeyStore();
+    const keyring = new Keyring(store, master());
+    const subject = randomUUID();
+    await keyring.destroy(organisationId, subject);
+    await expect(keyring.keysForWriting(organisationId, [subject])).rejects.toThrow(
+      SubjectErasedError,
+    );
+  });
+
+  it('serves cached keys only while it would hear of their destruction', async () => {
+    const store = new CountingStore();
+    const keyring = new Keyring(store, master());
+    const subject = randomUUID();
+    await keyring.keysForWriting(organisationId, [subject]);
+    const reads = store.dataKeyReads;
+    await keyring.keysForReading(organisationId, [dataKeyId(subject, 1)]);
+    await keyring.keysForWriting(organisationId, [subject]);
+    expect(store.dataKeyReads).toBe(reads);
+
+    store.heard = false;
+    await keyring.keysForReading(organisationId, [dataKeyId(subject, 1)]);
+    await keyring.keysForReading(organisationId, [dataKeyId(subject, 1)]);
+    expect(store.dataKeyReads).toBe(reads + 2);
+  });
+
+  it('expires cached keys', async () => {
+    let now = 0;
+    const store = new CountingStore();
+    const keyring = new Keyring(store, master(), { cacheTtlMs: 1_000, now: () => now });
+    const subject = randomUUID();
+    await keyring.keysForWriting(organisationId, [subject]);
+    const reads = store.dataKeyReads;
+    now = 1_000;
+    await keyring.keysForReading(organisationId, [dataKeyId(subject, 1)]);
+    expect(store.dataKeyReads).toBe(reads + 1);
+  });
+
+  it('refuses a wrapped key moved to another subject or organisation', async () => {
+    const store = new InMemoryKeyStore();
+    const key = master();
+    const keyring = new Keyring(store, key);
+    const [ada, bob] = [randomUUID(), randomUUID()];
+    await keyring.keysForWriting(organisationId, [ada, bob]);
+    const [adaRecord] = await store.dataKeys(organisationId, [ada]);
+    // A forged store: bob's row now holds ada's wrapped key.
+    const forged: KeyStore = Object.assign(Object.create(store) as KeyStore, {
+      dataKeys: async (org: string, subjects: readonly string[]) =>
+        (await store.dataKeys(org, subjects)).map((r) =>
+          r.subjectId === bob ? { ...r, wrappedKey: adaRecord.wrappedKey } : r,
+        ),
+    });
+    await expect(
+      new Keyring(forged, key).keysForReading(organisationId, [dataKeyId(bob, 1)]),
+    ).rejects.toThrow(/do not open with the organisation key/);
+
+    const elsewhere = randomUUID();
+    const [organisationKey] = await store.organisationKeys(organisationId);
+    await store.addOrganisationKey(elsewhere, organisationKey);
+    await expect(new Keyring(store, key).keysForWriting(elsewhere, [randomUUID()])).rejects.toThrow(
+      /does not open with the master key/,
+    );
+  });
+
+  describe('the master key check', () => {
+    it('registers the first master key of an empty store, then refuses any other', async () => {
+      const store = new InMemoryKeyStore();
+      const first = master();
+      await new Keyring(store, first).assertMasterKey();
+      await new Keyring(store, first).assertMasterKey();
+
+      const wrong = master();
+      const keyring = new Keyring(store, wrong);
+      const error = await keyring.assertMasterKey().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MasterKeyMismatchError);
+      expect((error as Error).message).toContain(`id ${wrong.keyId}) is not the one`);
+      expect((error as Error).message).toContain(`sealed with (id ${first.keyId})`);
+      // Nothing is read or made with it.
+      await expect(keyring.keysForWriting(organisationId, [randomUUID()])).rejects.toThrow(
+        MasterKeyMismatchError,
+      );
+    });
+
+    it('refuses a retired master key and one whose rotation has not finished', async () => {
+      const store = new InMemoryKeyStore();
+      const old = master();
+      const next = master();
+      await new Keyring(store, old).assertMasterKey();
+      const [record] = await store.masterKeys();
+      const check = await next.wrap(
+        Buffer.alloc(32, 0x42),
+        Buffer.from(`beecastle/master-key-check/v1\u0000${next.keyId}`),
+      );
+      store.setMasterKeys([
+        record,
+        { masterKeyId: next.keyId, checkValue: check, completedAt: null, retiredAt: null },
+      ]);
+      await expect(new Keyring(store, next).assertMasterKey()).rejects.toThrow(
+        /rotation to the master key .* has not finished/,
+      );
+      store.setMasterKeys([
+        { ...record, retiredAt: new Date('2025-01-01T00:00:00Z') },
+        { masterKeyId: next.keyId, checkValue: check, completedAt: new Date(), retiredAt: null },
+      ]);
+      await expect(new Keyring(store, old).assertMasterKey()).rejects.toThrow(
+        `was retired by keys:rotate-master at 2025-01-01T00:00:00.000Z: start with the current one (id ${next.keyId})`,
+      );
+      await new Keyring(store, next).assertMasterKey();
+    });
+
+    it('refuses a check value that does not open', async () => {
+      const store = new InMemoryKeyStore();
+      const key = master();
+      await new Keyring(store, key).assertMasterKey();
+      const [record] = await store.masterKeys();
+      store.setMasterKeys([{ ...record, checkValue: randomBytes(60) }]);
+      await expect(new Keyring(store, key).assertMasterKey()).rejects.toThrow(
+        /does not open its own check value/,
+      );
+    });
+  });
+});
+
+describe('data key ids', () => {
+  it('round-trip, and refuse anything else', () => {
+    const subject = randomUUID();
+    expect(parseDataKeyId(dataKeyId(subject, 3))).toEqual({ subjectId: subject, version: 3 });
+    for (const bad of ['', 'x', 'x:0', 'x:-1', 'a/b:1', `${subject}:1:2`]) {
+      expect(parseDataKeyId(bad)).toBeUndefined();
+    }
+  });
+});

@@ -1,0 +1,464 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { AuthenticationFailedError, KEY_BYTES, associatedData, open, seal } from './aes-gcm';
+import { KeyUnavailableError, MasterKeyMismatchError, SubjectErasedError } from './errors';
+import { KeyCache } from './key-cache';
+import type { DataKeyRecord, KeyStore } from './key-store';
+import type { MasterKeyProvider } from './master-key';
+
+/** A data key to encrypt with, and the id that names it in the event's metadata. */
+export interface DataKey {
+  readonly keyId: string;
+  readonly key: Buffer;
+}
+
+/** What a key id opens: the key, or nothing ever again (it was destroyed by an erasure). */
+export type ReadableKey = Buffer | 'destroyed';
+
+/**
+ * The keys payloads are encrypted with, as the event store's encryption layer asks for them. A
+ * subject is a contact id, or the organisation's own id for what belongs to no one contact.
+ */
+export interface PayloadKeyring {
+  /** The current key of each subject, made on first use. Throws SubjectErasedError for an erased one. */
+  keysForWriting(
+    organisationId: string,
+    subjectIds: readonly string[],
+  ): Promise<Map<string, DataKey>>;
+  /** The keys these ids name; `destroyed` for erased ones. Throws KeyUnavailableError for unknown ids. */
+  keysForReading(
+    organisationId: string,
+    keyIds: readonly string[],
+  ): Promise<Map<string, ReadableKey>>;
+}
+
+export interface KeyringOptions {
+  /** Subjects whose keys are kept unwrapped in memory (default 10,000; about 100 bytes each). */
+  readonly cacheSize?: number;
+  /** How long an unwrapped key may stay in memory unused or not (default 5 minutes). */
+  readonly cacheTtlMs?: number;
+  readonly now?: () => number;
+}
+
+/** `<subjectId>:<version>`, as stored in `metadata.keyId`. */
+export function dataKeyId(subjectId: string, version: number): string {
+  return `${subjectId}:${version}`;
+}
+
+export function parseDataKeyId(keyId: string): { subjectId: string; version: number } | undefined {
+  const match = /^([A-Za-z0-9_-]{1,64}):([1-9][0-9]{0,8})$/.exec(keyId);
+  return match ? { subjectId: match[1], version: Number(match[2]) } : undefined;
+}
+
+// What wraps bind: a wrapped key moved to another organisation, version or subject does not open.
+const organisationKeyContext = (organisationId: string, version: number) =>
+  associatedData('beecastle/organisation-key/v1', organisationId, version);
+const dataKeyContext = (
+  organisationId: string,
+  subjectId: string,
+  version: number,
+  organisationKeyVersion: number,
+) =>
+  associatedData(
+    'beecastle/data-key/v1',
+    organisationId,
+    subjectId,
+    version,
+    organisationKeyVersion,
+  );
+const masterCheckContext = (masterKeyId: string) =>
+  associatedData('beecastle/master-key-check/v1', masterKeyId);
+const CHECK_PLAINTEXT = Buffer.alloc(KEY_BYTES, 0x42);
+
+/** A subject's live keys by version, or its erasure. */
+type SubjectKeys =
+  | { readonly destroyed: false; readonly latest: DataKey; readonly byVersion: Map<number, Buffer> }
+  | { readonly destroyed: true };
+
+/**
+ * Envelope keys: a data key per subject, wrapped by its organisation's key, wrapped by the master
+ * key. Unwrapped keys are cached (bounded, expiring); data keys only while the store's destruction
+ * feed is heard, so that a key destroyed by any process is dropped here at once, and a fetch that
+ * raced a destruction is not cached.
+ */
+export class Keyring implements PayloadKeyring {
+  private readonly subjects: KeyCache<SubjectKeys>;
+  private readonly organisationKeys: KeyCache<Buffer>;
+  private readonly currentVersions: KeyCache<number>;
+  private readonly loadingOrganisations = new Map<string, Promise<void>>();
+  private masterChecked: Promise<void> | undefined;
+  // Moves on every destruction heard: a fetch that saw it move caches nothing.
+  private generation = 0;
+  private readonly unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly master: MasterKeyProvider,
+    options: KeyringOptions = {},
+  ) {
+    const ttl = options.cacheTtlMs ?? 5 * 60_000;
+    this.subjects = new KeyCache(options.cacheSize ?? 10_000, ttl, options.now);
+    this.organisationKeys = new KeyCache(1_000, ttl, options.now);
+    this.currentVersions = new KeyCache(1_000, ttl, options.now);
+    this.unsubscribe = store.destructions?.subscribe((organisationId, subjectId) => {
+      this.generation += 1;
+      if (organisationId === undefined || subjectId === undefined) this.subjects.clear();
+      else this.subjects.delete(`${organisationId}/${subjectId}`);
+    });
+  }
+
+  get masterKeyId(): string {
+    return this.master.keyId;
+  }
+
+  /**
+   * Fails closed unless the master key is the store's current one: registered, rotation to it
+   * complete, not retired, and it opens its own check value. An empty store takes it as its first.
+   */
+  assertMasterKey(): Promise<void> {
+    this.masterChecked ??= this.checkMasterKey().catch((error: unknown) => {
+      // A database that was briefly unreachable is tried again next time; a wrong key is not.
+      if (!(error instanceof MasterKeyMismatchError)) this.masterChecked = undefined;
+      throw error;
+    });
+    return this.masterChecked;
+  }
+
+  private async checkMasterKey(): Promise<void> {
+    const { keyId, description } = this.master;
+    let records = await this.store.masterKeys();
+    let mine = records.find((r) => r.masterKeyId === keyId);
+    if (!mine && records.length === 0) {
+      const check = await this.master.wrap(CHECK_PLAINTEXT, masterCheckContext(keyId));
+      if (await this.store.registerFirstMasterKey(keyId, check)) return;
+      records = await this.store.masterKeys();
+      mine = records.find((r) => r.masterKeyId === keyId);
+    }
+    const current = records
+      .filter((r) => r.completedAt !== null && r.retiredAt === null)
+      .map((r) => r.masterKeyId);
+    const currentText = current.length > 0 ? current.join(', ') : 'none';
+    if (!mine) {
+      throw new MasterKeyMismatchError(
+        `The master key (${description}, id ${keyId}) is not the one this database's keys are sealed with (id ${currentText}). ` +
+          'Start with the MASTER_KEY that sealed them (or restore the development key file it was made with): with another key nothing can be read.',
+      );
+    }
+    if (mine.retiredAt !== null) {
+      throw new MasterKeyMismatchError(
+        `The master key (${description}, id ${keyId}) was retired by keys:rotate-master at ${mine.retiredAt.toISOString()}: start with the current one (id ${currentText}).`,
+      );
+    }
+    if (mine.completedAt === null) {
+      throw new MasterKeyMismatchError(
+        `The rotation to the master key (${description}, id ${keyId}) has not finished: run keys:rotate-master again to complete it, and until then start with the previous key (id ${currentText}).`,
+      );
+    }
+    let opened: Uint8Array;
+    try {
+      opened = await this.master.unwrap(mine.checkValue, masterCheckContext(keyId));
+    } catch {
+      opened = Buffer.alloc(0);
+    }
+    if (opened.length !== KEY_BYTES || !timingSafeEqual(opened, CHECK_PLAINTEXT)) {
+      throw new MasterKeyMismatchError(
+        `The master key (${description}, id ${keyId}) does not open its own check value in the key store: the store was altered, or the key provider is faulty. Nothing will be decrypted.`,
+      );
+    }
+  }
+
+  async keysForWriting(
+    organisationId: string,
+    subjectIds: readonly string[],
+  ): Promise<Map<string, DataKey>> {
+    const found = new Map<string, DataKey>();
+    const missing: string[] = [];
+    for (const subjectId of new Set(subjectIds)) {
+      const cached = this.cached(organisationId, subjectId);
+      if (cached?.destroyed) throw new SubjectErasedError(organisationId, subjectId);
+      if (cached) found.set(subjectId, cached.latest);
+      else missing.push(subjectId);
+    }
+    if (missing.length === 0) return found;
+
+    const loaded = await this.loadSubjects(organisationId, missing);
+    const toCreate: string[] = [];
+    for (const subjectId of missing) {
+      const keys = loaded.get(subjectId);
+      if (keys?.destroyed) throw new SubjectErasedError(organisationId, subjectId);
+      if (keys) found.set(subjectId, keys.latest);
+      else toCreate.push(subjectId);
+    }
+    if (toCreate.length === 0) return found;
+
+    const { version: organisationKeyVersion, key: organisationKey } =
+      await this.currentOrganisationKey(organisationId);
+    const fresh = new Map(toCreate.map((subjectId) => [subjectId, randomBytes(KEY_BYTES)]));
+    const generation = this.generation;
+    const added = await this.store.addDataKeys(
+      organisationId,
+      toCreate.map((subjectId): DataKeyRecord => ({
+        subjectId,
+        version: 1,
+        organisationKeyVersion,
+        wrappedKey: seal(
+          organisationKey,
+          fresh.get(subjectId)!,
+          dataKeyContext(organisationId, subjectId, 1, organisationKeyVersion),
+        ),
+      })),
+    );
+    const raced: string[] = [];
+    for (const subjectId of toCreate) {
+      if (!added.has(subjectId)) {
+        raced.push(subjectId);
+        continue;
+      }
+      const key = fresh.get(subjectId)!;
+      const latest = { keyId: dataKeyId(subjectId, 1), key };
+      found.set(subjectId, latest);
+      this.remember(organisationId, subjectId, generation, {
+        destroyed: false,
+        latest,
+        byVersion: new Map([[1, key]]),
+      });
+    }
+    if (raced.length > 0) {
+      // Another process made (or erased) these keys first: use what it stored.
+      const stored = await this.loadSubjects(organisationId, raced);
+      for (const subjectId of raced) {
+        const keys = stored.get(subjectId);
+        if (!keys || keys.destroyed) throw new SubjectErasedError(organisationId, subjectId);
+        found.set(subjectId, keys.latest);
+      }
+    }
+    return found;
+  }
+
+  async keysForReading(
+    organisationId: string,
+    keyIds: readonly string[],
+  ): Promise<Map<string, ReadableKey>> {
+    const result = new Map<string, ReadableKey>();
+    const wanted = new Map<string, { subjectId: string; version: number }>();
+    for (const keyId of new Set(keyIds)) {
+      const parsed = parseDataKeyId(keyId);
+      if (!parsed) throw new KeyUnavailableError(organisationId, keyId, 'not a data key id');
+      wanted.set(keyId, parsed);
+    }
+    const missing = new Set<string>();
+    for (const [keyId, { subjectId, version }] of wanted) {
+      const cached = this.cached(organisationId, subjectId);
+      const key = cached && (cached.destroyed ? 'destroyed' : cached.byVersion.get(version));
+      if (key) result.set(keyId, key);
+      else missing.add(subjectId);
+    }
+    if (missing.size === 0) return result;
+
+    const loaded = await this.loadSubjects(organisationId, [...missing]);
+    for (const [keyId, { subjectId, version }] of wanted) {
+      if (result.has(keyId)) continue;
+      const keys = loaded.get(subjectId);
+      if (keys?.destroyed) {
+        result.set(keyId, 'destroyed');
+        continue;
+      }
+      const key = keys?.byVersion.get(version);
+      if (!key)
+        throw new KeyUnavailableError(organisationId, keyId, 'the key store has no such key');
+      result.set(keyId, key);
+    }
+    return result;
+  }
+
+  /**
+   * Destroys a subject's data key for good (erasure): its payloads can never be read again, here
+   * or by any process, and it is never given another key.
+   */
+  async destroy(organisationId: string, subjectId: string): Promise<void> {
+    this.generation += 1;
+    this.subjects.delete(`${organisationId}/${subjectId}`);
+    await this.store.destroyDataKeys(organisationId, subjectId);
+    this.generation += 1;
+    this.subjects.set(`${organisationId}/${subjectId}`, { destroyed: true });
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+    this.subjects.clear();
+    this.organisationKeys.clear();
+    await this.store.close();
+  }
+
+  private cached(organisationId: string, subjectId: string): SubjectKeys | undefined {
+    const entry = this.subjects.get(`${organisationId}/${subjectId}`);
+    // An erasure is for good, so knowing of one is always safe; a live key only while we would
+    // hear of its destruction.
+    if (!entry || entry.destroyed) return entry;
+    return this.store.destructions?.watching() ? entry : undefined;
+  }
+
+  private remember(
+    organisationId: string,
+    subjectId: string,
+    generation: number,
+    keys: SubjectKeys,
+  ): void {
+    if (keys.destroyed) {
+      this.subjects.set(`${organisationId}/${subjectId}`, keys);
+      return;
+    }
+    if (generation !== this.generation || !this.store.destructions?.watching()) return;
+    this.subjects.set(`${organisationId}/${subjectId}`, keys);
+  }
+
+  /** Reads and unwraps these subjects' keys (one round trip), caching what it may. */
+  private async loadSubjects(
+    organisationId: string,
+    subjectIds: readonly string[],
+  ): Promise<Map<string, SubjectKeys>> {
+    await this.assertMasterKey();
+    const generation = this.generation;
+    const records = await this.store.dataKeys(organisationId, subjectIds);
+    const bySubject = new Map<string, DataKeyRecord[]>();
+    for (const record of records) {
+      const list = bySubject.get(record.subjectId) ?? [];
+      list.push(record);
+      bySubject.set(record.subjectId, list);
+    }
+    const result = new Map<string, SubjectKeys>();
+    for (const [subjectId, list] of bySubject) {
+      let keys: SubjectKeys;
+      if (list.some((r) => r.wrappedKey === null)) {
+        keys = { destroyed: true };
+      } else {
+        const byVersion = new Map<number, Buffer>();
+        let latest: DataKey | undefined;
+        for (const record of list.sort((a, b) => a.version - b.version)) {
+          const key = await this.unwrapDataKey(organisationId, record);
+          byVersion.set(record.version, key);
+          latest = { keyId: dataKeyId(subjectId, record.version), key };
+        }
+        keys = { destroyed: false, latest: latest!, byVersion };
+      }
+      result.set(subjectId, keys);
+      this.remember(organisationId, subjectId, generation, keys);
+    }
+    return result;
+  }
+
+  private async unwrapDataKey(organisationId: string, record: DataKeyRecord): Promise<Buffer> {
+    const keyId = dataKeyId(record.subjectId, record.version);
+    const organisationKey = await this.organisationKey(
+      organisationId,
+      record.organisationKeyVersion!,
+      keyId,
+    );
+    try {
+      return open(
+        organisationKey,
+        record.wrappedKey!,
+        dataKeyContext(
+          organisationId,
+          record.subjectId,
+          record.version,
+          record.organisationKeyVersion!,
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof AuthenticationFailedError)) throw error;
+      throw new KeyUnavailableError(
+        organisationId,
+        keyId,
+        'its wrapped bytes do not open with the organisation key (altered, or moved from another subject)',
+      );
+    }
+  }
+
+  private async organisationKey(
+    organisationId: string,
+    version: number,
+    forKeyId: string,
+  ): Promise<Buffer> {
+    const cacheKey = `${organisationId}/${version}`;
+    let key = this.organisationKeys.get(cacheKey);
+    if (!key) {
+      await this.loadOrganisationKeys(organisationId);
+      key = this.organisationKeys.get(cacheKey);
+    }
+    if (!key) {
+      throw new KeyUnavailableError(
+        organisationId,
+        forKeyId,
+        `organisation key version ${version} has no wrap by master key ${this.master.keyId} (an unfinished keys:rotate-master?)`,
+      );
+    }
+    return key;
+  }
+
+  /** The version new data keys are wrapped by, made (version 1) on the organisation's first use. */
+  private async currentOrganisationKey(
+    organisationId: string,
+  ): Promise<{ version: number; key: Buffer }> {
+    let version = this.currentVersions.get(organisationId);
+    if (version === undefined) {
+      await this.loadOrganisationKeys(organisationId);
+      version = this.currentVersions.get(organisationId);
+    }
+    if (version === undefined) {
+      const key = randomBytes(KEY_BYTES);
+      const wrappedKey = await this.master.wrap(key, organisationKeyContext(organisationId, 1));
+      const added = await this.store.addOrganisationKey(organisationId, {
+        version: 1,
+        masterKeyId: this.master.keyId,
+        wrappedKey,
+      });
+      if (added) {
+        this.organisationKeys.set(`${organisationId}/1`, key);
+        this.currentVersions.set(organisationId, 1);
+        return { version: 1, key };
+      }
+      await this.loadOrganisationKeys(organisationId);
+      version = this.currentVersions.get(organisationId);
+      if (version === undefined) {
+        throw new KeyUnavailableError(organisationId, 'organisation', 'it could not be made');
+      }
+    }
+    return { version, key: await this.organisationKey(organisationId, version, 'organisation') };
+  }
+
+  private loadOrganisationKeys(organisationId: string): Promise<void> {
+    let loading = this.loadingOrganisations.get(organisationId);
+    if (!loading) {
+      loading = this.unwrapOrganisationKeys(organisationId).finally(() =>
+        this.loadingOrganisations.delete(organisationId),
+      );
+      this.loadingOrganisations.set(organisationId, loading);
+    }
+    return loading;
+  }
+
+  private async unwrapOrganisationKeys(organisationId: string): Promise<void> {
+    await this.assertMasterKey();
+    const records = await this.store.organisationKeys(organisationId);
+    let current: number | undefined;
+    for (const record of records) {
+      current = Math.max(current ?? 0, record.version);
+      if (record.masterKeyId !== this.master.keyId) continue;
+      let key: Uint8Array;
+      try {
+        key = await this.master.unwrap(
+          record.wrappedKey,
+          organisationKeyContext(organisationId, record.version),
+        );
+      } catch {
+        throw new KeyUnavailableError(
+          organisationId,
+          `organisation:${record.version}`,
+          'its wrap does not open with the master key (altered, or moved from another organisation)',
+        );
+      }
+      this.organisationKeys.set(`${organisationId}/${record.version}`, Buffer.from(key));
+    }
+    if (current !== undefined) this.currentVersions.set(organisationId, current);
+  }
+}

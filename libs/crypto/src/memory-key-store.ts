@@ -1,0 +1,100 @@
+import type {
+  DataKeyRecord,
+  DestructionFeed,
+  DestructionListener,
+  KeyStore,
+  MasterKeyRecord,
+  OrganisationKeyRecord,
+} from './key-store';
+import { MasterKeyRetiredError } from './errors';
+
+/**
+ * The key store in memory, for unit tests and the in-memory event store: the same rules as the
+ * PostgreSQL one (first master key only on an empty store, no key under a retired master key,
+ * destroyed keys stay destroyed and their subject gets no other), in one process.
+ */
+export class InMemoryKeyStore implements KeyStore {
+  private readonly masters: MasterKeyRecord[] = [];
+  private readonly organisations = new Map<string, OrganisationKeyRecord[]>();
+  private readonly data = new Map<string, DataKeyRecord[]>();
+  private readonly listeners = new Set<DestructionListener>();
+
+  readonly destructions: DestructionFeed = {
+    watching: () => true,
+    subscribe: (listener) => {
+      this.listeners.add(listener);
+      return () => this.listeners.delete(listener);
+    },
+  };
+
+  masterKeys(): Promise<MasterKeyRecord[]> {
+    return Promise.resolve(this.masters.map((m) => ({ ...m })));
+  }
+
+  registerFirstMasterKey(masterKeyId: string, checkValue: Uint8Array): Promise<boolean> {
+    if (this.masters.length > 0) return Promise.resolve(false);
+    this.masters.push({ masterKeyId, checkValue, completedAt: new Date(), retiredAt: null });
+    return Promise.resolve(true);
+  }
+
+  /** For tests of rotation and refusal: replaces the master key records as given. */
+  setMasterKeys(records: readonly MasterKeyRecord[]): void {
+    this.masters.splice(0, this.masters.length, ...records);
+  }
+
+  organisationKeys(organisationId: string): Promise<OrganisationKeyRecord[]> {
+    return Promise.resolve([...(this.organisations.get(organisationId) ?? [])]);
+  }
+
+  addOrganisationKey(organisationId: string, key: OrganisationKeyRecord): Promise<boolean> {
+    const master = this.masters.find((m) => m.masterKeyId === key.masterKeyId);
+    if (!master || master.retiredAt !== null) {
+      return Promise.reject(new MasterKeyRetiredError(key.masterKeyId));
+    }
+    const list = this.organisations.get(organisationId) ?? [];
+    if (list.some((k) => k.version === key.version && k.masterKeyId === key.masterKeyId)) {
+      return Promise.resolve(false);
+    }
+    this.organisations.set(organisationId, [...list, { ...key }]);
+    return Promise.resolve(true);
+  }
+
+  dataKeys(organisationId: string, subjectIds: readonly string[]): Promise<DataKeyRecord[]> {
+    return Promise.resolve(
+      subjectIds.flatMap((s) =>
+        (this.data.get(`${organisationId}/${s}`) ?? []).map((k) => ({ ...k })),
+      ),
+    );
+  }
+
+  addDataKeys(organisationId: string, keys: readonly DataKeyRecord[]): Promise<Set<string>> {
+    const added = new Set<string>();
+    for (const key of keys) {
+      const list = this.data.get(`${organisationId}/${key.subjectId}`) ?? [];
+      if (list.some((k) => k.version === key.version || k.wrappedKey === null)) continue;
+      this.data.set(`${organisationId}/${key.subjectId}`, [...list, { ...key }]);
+      added.add(key.subjectId);
+    }
+    return Promise.resolve(added);
+  }
+
+  destroyDataKeys(organisationId: string, subjectId: string): Promise<void> {
+    const list = this.data.get(`${organisationId}/${subjectId}`) ?? [];
+    const destroyed = (version: number): DataKeyRecord => ({
+      subjectId,
+      version,
+      organisationKeyVersion: null,
+      wrappedKey: null,
+    });
+    this.data.set(
+      `${organisationId}/${subjectId}`,
+      list.length === 0 ? [destroyed(1)] : list.map((k) => destroyed(k.version)),
+    );
+    for (const listener of this.listeners) listener(organisationId, subjectId);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

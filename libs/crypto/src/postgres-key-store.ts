@@ -1,0 +1,293 @@
+import { Client, type Notification, type Pool } from 'pg';
+import { inTransaction, withOrganisation } from '@beecastle/database';
+import type {
+  DataKeyRecord,
+  DestructionFeed,
+  DestructionListener,
+  KeyStore,
+  MasterKeyRecord,
+  OrganisationKeyRecord,
+} from './key-store';
+import { MasterKeyRetiredError } from './errors';
+
+/** Sent when a data key is destroyed, with `<organisationId>/<subjectId>`. */
+export const KEYS_CHANNEL = 'beecastle_keys';
+
+// Serialises first registrations of a master key: two processes with different keys starting on
+// an empty store must not both succeed.
+const REGISTRATION_LOCK = 0x62636b73; // 'bcks'
+
+interface MasterKeyRow {
+  master_key_id: string;
+  check_value: Buffer;
+  completed_at: Date | null;
+  retired_at: Date | null;
+}
+
+interface DataKeyRow {
+  subject_id: string;
+  version: number;
+  organisation_key_version: number | null;
+  wrapped_key: Buffer | null;
+}
+
+export interface PostgresKeyStoreOptions {
+  /**
+   * A connection string for the LISTEN session that hears of keys destroyed by other processes.
+   * Without one, the store offers no destruction feed, and data keys are not cached.
+   */
+  readonly listenConnectionString?: string;
+}
+
+/** The key store in PostgreSQL (migration KeyStore), on the application role's pool. */
+export class PostgresKeyStore implements KeyStore {
+  readonly destructions?: DestructionFeed;
+  private readonly listener?: DestructionNotifications;
+
+  constructor(
+    private readonly pool: Pool,
+    options: PostgresKeyStoreOptions = {},
+  ) {
+    if (options.listenConnectionString !== undefined) {
+      const connectionString = options.listenConnectionString;
+      this.listener = new DestructionNotifications(
+        () => new Client({ connectionString, application_name: 'beecastle-keys-listen' }),
+      );
+      this.destructions = this.listener;
+    }
+  }
+
+  async masterKeys(): Promise<MasterKeyRecord[]> {
+    const { rows } = await this.pool.query<MasterKeyRow>(
+      `SELECT master_key_id, check_value, completed_at, retired_at FROM master_keys
+        ORDER BY created_at, master_key_id`,
+    );
+    return rows.map((row) => ({
+      masterKeyId: row.master_key_id,
+      checkValue: row.check_value,
+      completedAt: row.completed_at,
+      retiredAt: row.retired_at,
+    }));
+  }
+
+  registerFirstMasterKey(masterKeyId: string, checkValue: Uint8Array): Promise<boolean> {
+    return inTransaction(this.pool, async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [REGISTRATION_LOCK]);
+      const { rowCount } = await client.query(
+        `INSERT INTO master_keys (master_key_id, check_value, completed_at)
+         SELECT $1, $2, now() WHERE NOT EXISTS (SELECT 1 FROM master_keys)`,
+        [masterKeyId, checkValue],
+      );
+      return rowCount === 1;
+    });
+  }
+
+  organisationKeys(organisationId: string): Promise<OrganisationKeyRecord[]> {
+    return withOrganisation(this.pool, organisationId, async (client) => {
+      const { rows } = await client.query<{
+        version: number;
+        master_key_id: string;
+        wrapped_key: Buffer;
+      }>(
+        `SELECT version, master_key_id, wrapped_key FROM organisation_keys
+          WHERE org_id = $1 ORDER BY version`,
+        [organisationId],
+      );
+      return rows.map((row) => ({
+        version: row.version,
+        masterKeyId: row.master_key_id,
+        wrappedKey: row.wrapped_key,
+      }));
+    });
+  }
+
+  addOrganisationKey(organisationId: string, key: OrganisationKeyRecord): Promise<boolean> {
+    return withOrganisation(this.pool, organisationId, async (client) => {
+      // Only under a master key that is in service: a process still running with a rotated-away
+      // key must not create keys the new master key cannot open.
+      const { rows } = await client.query<{ added: boolean; retired: boolean }>(
+        `WITH master AS (
+           SELECT retired_at IS NOT NULL AS retired FROM master_keys WHERE master_key_id = $3
+           FOR SHARE),
+         added AS (
+           INSERT INTO organisation_keys (org_id, version, master_key_id, wrapped_key)
+           SELECT $1, $2, $3, $4 FROM master WHERE NOT master.retired
+           ON CONFLICT DO NOTHING RETURNING 1)
+         SELECT EXISTS (SELECT 1 FROM added) AS added,
+                coalesce((SELECT retired FROM master), true) AS retired`,
+        [organisationId, key.version, key.masterKeyId, key.wrappedKey],
+      );
+      if (rows[0].retired) throw new MasterKeyRetiredError(key.masterKeyId);
+      return rows[0].added;
+    });
+  }
+
+  async dataKeys(organisationId: string, subjectIds: readonly string[]): Promise<DataKeyRecord[]> {
+    if (subjectIds.length === 0) return [];
+    return withOrganisation(this.pool, organisationId, async (client) => {
+      const { rows } = await client.query<DataKeyRow>(
+        `SELECT subject_id, version, organisation_key_version, wrapped_key FROM data_keys
+          WHERE org_id = $1 AND subject_id = ANY($2::text[])`,
+        [organisationId, subjectIds],
+      );
+      return rows.map(toDataKeyRecord);
+    });
+  }
+
+  async addDataKeys(organisationId: string, keys: readonly DataKeyRecord[]): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    return withOrganisation(this.pool, organisationId, async (client) => {
+      const { rows } = await client.query<{ subject_id: string }>(
+        `INSERT INTO data_keys (org_id, subject_id, version, organisation_key_version, wrapped_key)
+         SELECT $1, k.subject_id, k.version, k.organisation_key_version, k.wrapped_key
+           FROM unnest($2::text[], $3::int[], $4::int[], $5::bytea[])
+                AS k(subject_id, version, organisation_key_version, wrapped_key)
+         ON CONFLICT DO NOTHING RETURNING subject_id`,
+        [
+          organisationId,
+          keys.map((k) => k.subjectId),
+          keys.map((k) => k.version),
+          keys.map((k) => k.organisationKeyVersion),
+          keys.map((k) => (k.wrappedKey === null ? null : Buffer.from(k.wrappedKey))),
+        ],
+      );
+      return new Set(rows.map((row) => row.subject_id));
+    });
+  }
+
+  async destroyDataKeys(organisationId: string, subjectId: string): Promise<void> {
+    await withOrganisation(this.pool, organisationId, async (client) => {
+      const { rowCount } = await client.query(
+        `UPDATE data_keys SET wrapped_key = NULL, organisation_key_version = NULL,
+                destroyed_at = now()
+          WHERE org_id = $1 AND subject_id = $2 AND destroyed_at IS NULL`,
+        [organisationId, subjectId],
+      );
+      if (rowCount === 0) {
+        // None to destroy (or already destroyed): a tombstone, so that none is ever made.
+        await client.query(
+          `INSERT INTO data_keys (org_id, subject_id, version, destroyed_at)
+           SELECT $1, $2, 1, now()
+            WHERE NOT EXISTS (SELECT 1 FROM data_keys WHERE org_id = $1 AND subject_id = $2)`,
+          [organisationId, subjectId],
+        );
+      }
+      // Delivered at commit, to every process listening (this one included).
+      await client.query(`SELECT pg_notify($1, $2)`, [
+        KEYS_CHANNEL,
+        `${organisationId}/${subjectId}`,
+      ]);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.listener?.close();
+  }
+}
+
+function toDataKeyRecord(row: DataKeyRow): DataKeyRecord {
+  return {
+    subjectId: row.subject_id,
+    version: row.version,
+    organisationKeyVersion: row.organisation_key_version,
+    wrappedKey: row.wrapped_key,
+  };
+}
+
+const FIRST_RETRY_MS = 100;
+const MAX_RETRY_MS = 5_000;
+
+/**
+ * A LISTEN session on KEYS_CHANNEL, opened with the first subscriber. While it is down (not yet
+ * connected, or reconnecting with backoff) `watching()` is false; when it comes back, subscribers
+ * are told to drop everything, since destructions meanwhile went unheard.
+ */
+class DestructionNotifications implements DestructionFeed {
+  private readonly listeners = new Set<DestructionListener>();
+  private client: Client | undefined;
+  private listening = false;
+  private opening: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs = FIRST_RETRY_MS;
+  private closed = false;
+
+  constructor(private readonly createClient: () => Client) {}
+
+  watching(): boolean {
+    return this.listening;
+  }
+
+  subscribe(listener: DestructionListener): () => void {
+    this.listeners.add(listener);
+    this.ensureListening();
+    return () => this.listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listening = false;
+    clearTimeout(this.retryTimer);
+    this.listeners.clear();
+    await this.opening;
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private ensureListening(): void {
+    if (this.closed || this.client || this.opening || this.retryTimer) return;
+    this.opening = this.open().finally(() => {
+      this.opening = undefined;
+    });
+  }
+
+  private async open(): Promise<void> {
+    const client = this.createClient();
+    client.on('error', () => this.lost(client));
+    client.on('end', () => this.lost(client));
+    client.on('notification', (message: Notification) => {
+      if (message.channel !== KEYS_CHANNEL || !message.payload) return;
+      const [organisationId, subjectId] = message.payload.split('/');
+      this.tell(organisationId, subjectId);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${KEYS_CHANNEL}`);
+    } catch {
+      await client.end().catch(() => undefined);
+      this.scheduleRetry();
+      return;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    this.retryMs = FIRST_RETRY_MS;
+    this.tell(undefined, undefined);
+    this.listening = true;
+  }
+
+  private lost(client: Client): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.listening = false;
+    void client.end().catch(() => undefined);
+    this.tell(undefined, undefined);
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.listeners.size > 0) this.ensureListening();
+    }, this.retryMs);
+    this.retryTimer.unref();
+    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+  }
+
+  private tell(organisationId: string | undefined, subjectId: string | undefined): void {
+    for (const listener of this.listeners) listener(organisationId, subjectId);
+  }
+}
