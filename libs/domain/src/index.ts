@@ -6,5 +6,6 @@ export * from './organisation/organisation';
 export * from './organisation/organisation.events';
 export * from './platform/platform.events';
 export * from './shared/actor';
+export * from './shared/data-subject';
 export * from './shared/domain-error';
 export { CONTACT_LIMITS, ContactValidationError } from './contact/contact.validation';

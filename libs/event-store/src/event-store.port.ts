@@ -43,6 +43,11 @@ export interface RecordedEvent {
   /** Hash chain links (hex), stream-local; see hash-chain.ts. */
   readonly prevHash: string;
   readonly hash: string;
+  /**
+   * Set by the encryption layer when the data key that encrypted the payload has been destroyed
+   * (erasure): `data` is then empty and can never be read again. The envelope stays as it was.
+   */
+  readonly erased?: true;
 }
 
 export interface AppendOptions {

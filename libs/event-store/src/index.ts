@@ -5,6 +5,7 @@ export * from './stream-name';
 export * from './hash-chain';
 export * from './append-validation';
 export * from './upcasting-event-store';
+export * from './encrypting-event-store';
 export * from './memory/memory-event-store';
 export * from './postgres/postgres-event-store';
 export * from './postgres/verify-event-log';

@@ -14,7 +14,7 @@ import {
   type RecordedEvent,
   type StreamAppend,
 } from '@beecastle/event-store';
-import { decodeContactEvent, encodeContactEventData } from '@beecastle/read-model';
+import { encodeContactEventData, readableContactEvents } from '@beecastle/read-model';
 import { EVENT_STORE } from '../event-store/event-store.module';
 import { ProblemException } from '../http/problem.exception';
 import type { CommandContext } from '../organisations/command-context';
@@ -108,7 +108,7 @@ export class ContactRepository {
     try {
       const events = await this.store.readStream(contactStream(organisationId, contactId));
       return {
-        state: foldContact(events.map(decodeContactEvent)),
+        state: foldContact(readableContactEvents(events)),
         revision: events[events.length - 1].revision,
         events,
       };

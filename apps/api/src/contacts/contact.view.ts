@@ -155,6 +155,7 @@ export function foldContactView(recorded: readonly RecordedEvent[]): FoldedConta
   let contactTouched: { created: Touched; updated: Touched } | undefined;
   const interactionTouched = new Map<string, { created: Touched; updated: Touched }>();
   for (const record of recorded) {
+    if (record.erased) continue; // an erasure follows, and the fold ends with no contact
     const event = decodeContactEvent(record);
     state = evolveContact(state, event);
     if (state.status === 'none') continue; // nothing happens to a contact before it is created

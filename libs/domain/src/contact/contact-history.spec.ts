@@ -1,5 +1,5 @@
 import { EMPTY_CONTACT_FIELDS, foldContact } from './contact';
-import { contactHistory, diffContact } from './contact-history';
+import { ERASED_VALUE, contactHistory, diffContact } from './contact-history';
 import type { ContactEvent, ContactFields } from './contact.events';
 
 const ID = '7d1e2c3b-4a5f-4e6d-8c7b-9a0f1e2d3c4b';
@@ -40,6 +40,28 @@ const historyOf = (...events: ContactEvent[]) => contactHistory(events);
 const lastChanges = (...events: ContactEvent[]) => historyOf(...events).at(-1)!.changes;
 
 describe('contact history', () => {
+  it('keeps an item for every event after an erasure, each value [erased], and lists no value', () => {
+    const erasure: ContactEvent = { type: 'ContactErased', schemaVersion: 1, data: {} };
+    const items = contactHistory([
+      { type: 'ContactCreated', erased: true },
+      { type: 'InteractionLogged', erased: true },
+      erasure,
+    ]);
+    expect(items).toEqual([
+      {
+        type: 'ContactCreated',
+        changes: [{ field: ERASED_VALUE, before: '[erased]', after: '[erased]' }],
+      },
+      {
+        type: 'InteractionLogged',
+        changes: [{ field: ERASED_VALUE, before: '[erased]', after: '[erased]' }],
+      },
+      { type: 'ContactErased', changes: [{ field: 'erased', before: false, after: true }] },
+    ]);
+    // Read before the key is gone, the erasure still shows none of the contact's values.
+    expect(lastChanges(base, erasure)).toEqual([{ field: 'erased', before: false, after: true }]);
+  });
+
   it('gives one item per event, in log order, with its type', () =>
     expect(
       historyOf(

@@ -6,6 +6,7 @@ import {
   type ContactEventType,
   type ContactFields,
   type ContactPhone,
+  type ErasedContactEvent,
   INTERACTION_FIELDS,
 } from './contact.events';
 import {
@@ -113,19 +114,43 @@ export function diffContact(before: ContactState, after: ContactState): FieldCha
   return changes;
 }
 
+/** What history shows in place of a value that erasure made unreadable. */
+export const ERASED_VALUE = '[erased]';
+
+const ERASED_CHANGE: FieldChange = {
+  field: ERASED_VALUE,
+  before: ERASED_VALUE,
+  after: ERASED_VALUE,
+};
+
 /**
  * A contact's history, one item per event and in the same order, with the changes each made. The
  * caller adds what the log's metadata holds: version (the revision), time, actor and request id.
+ *
+ * After an erasure the earlier events can no longer be read: each keeps its item (type, and the
+ * envelope's who and when) with one change whose field and values are all `[erased]`, since even
+ * which fields it touched was in the payload. The erasure itself shows `erased` going to true and
+ * nothing else: no value of the contact is ever listed as its "before".
  */
 export function contactHistory(
-  events: Iterable<ContactEvent>,
+  events: Iterable<ContactEvent | ErasedContactEvent>,
   from: ContactState = initialContactState,
 ): ContactHistoryItem[] {
   const items: ContactHistoryItem[] = [];
   let state = from;
   for (const event of events) {
+    if ('erased' in event) {
+      items.push({ type: event.type, changes: [ERASED_CHANGE] });
+      continue;
+    }
     const next = evolveContact(state, event);
-    items.push({ type: event.type, changes: diffContact(state, next) });
+    items.push({
+      type: event.type,
+      changes:
+        event.type === 'ContactErased'
+          ? [{ field: 'erased', before: false, after: true }]
+          : diffContact(state, next),
+    });
     state = next;
   }
   return items;

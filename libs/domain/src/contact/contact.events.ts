@@ -161,9 +161,28 @@ export type ContactEvent =
       readonly type: 'InteractionRemoved';
       readonly schemaVersion: 1;
       readonly data: { readonly interactionId: string };
+    }
+  | {
+      /**
+       * GDPR erasure: the contact's data key is destroyed after this is appended, so every earlier
+       * payload of the stream becomes unreadable for good. Holds nothing personal, and is itself
+       * encrypted with the organisation's key (see `dataKeySubject`), so it stays readable.
+       */
+      readonly type: 'ContactErased';
+      readonly schemaVersion: 1;
+      readonly data: Record<string, never>;
     };
 
 export type ContactEventType = ContactEvent['type'];
+
+/**
+ * An event whose payload can no longer be read because the contact was erased: its type, and the
+ * envelope's who and when, are all that is left of it.
+ */
+export interface ErasedContactEvent {
+  readonly type: ContactEventType;
+  readonly erased: true;
+}
 
 /** Every contact event type, for subscription filters; the check below keeps it complete. */
 export const CONTACT_EVENT_TYPES = [
@@ -176,6 +195,7 @@ export const CONTACT_EVENT_TYPES = [
   'InteractionLogged',
   'InteractionUpdated',
   'InteractionRemoved',
+  'ContactErased',
 ] as const satisfies readonly ContactEventType[];
 
 type MissingContactEventType = Exclude<ContactEventType, (typeof CONTACT_EVENT_TYPES)[number]>;

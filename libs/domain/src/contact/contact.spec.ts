@@ -885,6 +885,59 @@ describe('contact', () => {
     });
   });
 
+  describe('erasure', () => {
+    const erase: ContactCommand = { type: 'EraseContact' };
+    const erased: ContactEvent = { type: 'ContactErased', schemaVersion: 1, data: {} };
+
+    it.each([
+      ['an active contact', [created()]],
+      ['an archived one', [created(), archived]],
+      ['one merged into another', [created(), mergedInto(OTHER)]],
+      ['one with interactions', [created(), logged('i-1')]],
+    ])('erases %s, for an owner, an admin or the system', (_name, history) => {
+      for (const context of [as('owner'), as('admin'), as(undefined, system)]) {
+        given(history).when(erase, context).then([erased]);
+      }
+    });
+
+    it('needs contacts:erase, which editors and below lack (and says so before anything else)', () => {
+      for (const role of ['editor', 'viewer', 'auditor', undefined] as const) {
+        given([created()]).when(erase, as(role)).thenRefused('FORBIDDEN');
+        given([]).when(erase, as(role)).thenRefused('FORBIDDEN');
+      }
+    });
+
+    it('refuses a contact that never existed, and decides nothing for an erased one', () => {
+      given([]).when(erase, as('admin')).thenRefused('NOT_FOUND');
+      given([created(), erased]).when(erase, as('admin')).then([]);
+    });
+
+    it('leaves no contact, for good: every command is refused, creation included', () => {
+      const history = [created(), erased];
+      expect(foldContact(history)).toEqual({ status: 'none', erased: true });
+      given(history).when(create()).thenRefused('ALREADY_EXISTS');
+      given(history)
+        .when(update({ firstName: 'Ada' }))
+        .thenRefused('NOT_FOUND');
+      given(history).when({ type: 'UnarchiveContact' }).thenRefused('NOT_FOUND');
+      given(history).when(log(call)).thenRefused('NOT_FOUND');
+      const state = foldContact(history);
+      expect(() =>
+        decideMerge(
+          { type: 'MergeContacts', sourceId: ID, targetId: OTHER },
+          state,
+          foldContact([created(ada, OTHER)]),
+          asEditor,
+        ),
+      ).toThrow(DomainError);
+      // Nothing that follows brings it back, not even a creation.
+      expect(evolveContact(state, created())).toBe(state);
+    });
+
+    it('folds from what is still readable: the erasure alone leaves no contact either', () =>
+      expect(foldContact([erased])).toEqual({ status: 'none', erased: true }));
+  });
+
   describe('evolve', () => {
     it('folds a creation into an active contact with exactly the fields recorded', () =>
       expect(foldContact([created()])).toEqual({

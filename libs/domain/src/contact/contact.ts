@@ -46,7 +46,8 @@ interface ContactData {
 }
 
 export type ContactState =
-  | { readonly status: 'none' }
+  /** Never created, or erased (GDPR): either way there is no contact to read or change. */
+  | { readonly status: 'none'; readonly erased?: true }
   | ({ readonly status: 'active' } & ContactData)
   | ({
       readonly status: 'archived';
@@ -102,7 +103,12 @@ function withInteraction(
   return new Map(interactions).set(id, interaction);
 }
 
+const ERASED: ContactState = { status: 'none', erased: true };
+
 export function evolveContact(state: ContactState, event: ContactEvent): ContactState {
+  // Erasure is final: nothing after it brings the contact back.
+  if (state.status === 'none' && state.erased) return state;
+  if (event.type === 'ContactErased') return ERASED;
   if (event.type === 'ContactCreated') {
     const { contactId, ...created } = event.data;
     return {
@@ -193,7 +199,9 @@ export type ContactCommand =
       readonly interactionId: string;
       readonly changes: { readonly [K in InteractionField]?: InteractionFields[K] | null };
     }
-  | { readonly type: 'RemoveInteraction'; readonly interactionId: string };
+  | { readonly type: 'RemoveInteraction'; readonly interactionId: string }
+  /** GDPR erasure (`contacts:erase`): the caller destroys the contact's data key after appending. */
+  | { readonly type: 'EraseContact' };
 
 export interface MergeContacts {
   readonly type: 'MergeContacts';
@@ -325,9 +333,11 @@ export function decideContact(
   state: ContactState,
   context: ContactDecisionContext,
 ): ContactEvent[] {
+  if (command.type === 'EraseContact') return decideErasure(state, context);
   requireWrite(context);
   if (command.type === 'CreateContact') {
-    if (state.status !== 'none') throw new DomainError('ALREADY_EXISTS', 'The contact exists');
+    if (state.status !== 'none' || state.erased)
+      throw new DomainError('ALREADY_EXISTS', 'The contact exists');
     const contactId = identifier(command.contactId, 'id');
     const fields = withChanges(EMPTY_CONTACT_FIELDS, checkContactInput(command.fields));
     return [{ type: 'ContactCreated', schemaVersion: 1, data: { contactId, ...fields } }];
@@ -412,6 +422,24 @@ export function decideContact(
       ];
     }
   }
+}
+
+/**
+ * Erasure of any contact, archived or merged ones included (what a merge target took over is the
+ * target's, and stays). Erasing an erased contact decides nothing, so a retry after a failure
+ * between the append and the key's destruction can finish the job.
+ */
+function decideErasure(state: ContactState, context: ContactDecisionContext): ContactEvent[] {
+  if (
+    context.actor.type !== 'system' &&
+    (!context.role || !hasPermission(context.role, 'contacts:erase'))
+  )
+    throw forbidden('contacts:erase is needed');
+  if (state.status === 'none') {
+    if (state.erased) return [];
+    throw notFound();
+  }
+  return [{ type: 'ContactErased', schemaVersion: 1, data: {} }];
 }
 
 /** One identity per contact: a name is taken as a pair, an address as a unit, never mixed. */

@@ -35,6 +35,10 @@ export interface EventStoreHarness {
 export function describeEventStoreContract(
   name: string,
   harness: () => Promise<EventStoreHarness>,
+  options: {
+    /** The store sets `metadata.keyId` itself (the encryption layer): any given one is replaced. */
+    readonly setsKeyId?: boolean;
+  } = {},
 ): void {
   describe(`EventStore contract: ${name}`, () => {
     let store: EventStore;
@@ -971,7 +975,12 @@ export function describeEventStoreContract(
         );
 
         const [read] = await store.readStream(stream);
-        expect(read.metadata).toEqual(metadata);
+        if (options.setsKeyId) {
+          expect(read.metadata.keyId).not.toBe(metadata.keyId);
+          expect(read.metadata).toEqual({ ...metadata, keyId: read.metadata.keyId });
+        } else {
+          expect(read.metadata).toEqual(metadata);
+        }
         expect(Object.keys(read.metadata)).toEqual(Object.keys(metadata));
         expect([read.type, read.schemaVersion]).toEqual(['ContactNoted.v2:x-y', 7]);
       });

@@ -396,6 +396,50 @@ describe('contacts projection (PostgreSQL)', () => {
     expect(await snapshot(org)).toEqual(before);
   });
 
+  it('purges an erased contact and its interactions, and a replay writes nothing back', async () => {
+    const org = await mergedPair();
+    const erasure: ContactEvent = { type: 'ContactErased', schemaVersion: 1, data: {} };
+    const history = targetHistory('source');
+    const before = await snapshot(org);
+    expect(before.interactions.filter((i) => i.contact_id === 'target')).not.toEqual([]);
+    const last = await store.appendToStream(
+      streamName('contact', org, 'target'),
+      [
+        {
+          eventId: randomUUID(),
+          type: erasure.type,
+          schemaVersion: 1,
+          data: encodeContactEventData(erasure),
+          metadata: { organisationId: org, actorId: 'admin-1', actorType: 'user' },
+        },
+      ],
+      { expectedRevision: BigInt(history.length - 1) },
+    );
+    await project(last);
+    const after = await snapshot(org);
+    expect(after.contacts.map((row) => row.contact_id)).toEqual(['source']);
+    expect(after.interactions.filter((i) => i.contact_id === 'target')).toEqual([]);
+    expect(after.interactions).toEqual(
+      before.interactions.filter((i) => i.contact_id !== 'target'),
+    );
+
+    // Again, as a rebuild sees it once the key is destroyed (every payload before the erasure
+    // unreadable), and as one before that (all readable): the contact stays purged.
+    const target = await recorded(org, 'target');
+    const unreadable = target.map((event) =>
+      event.type === 'ContactErased'
+        ? event
+        : { ...event, data: new Uint8Array(0), erased: true as const },
+    );
+    await deliver(unreadable);
+    expect(await snapshot(org)).toEqual(after);
+    await deliver(target);
+    expect(await snapshot(org)).toEqual(after);
+    await withOrganisation(db.app, org, (client) => client.query('DELETE FROM contacts'));
+    await deliver(unreadable);
+    expect((await snapshot(org)).contacts).toEqual([]);
+  });
+
   it('shows no row without an organisation, nor to another organisation', async () => {
     const org = await mergedPair();
     expect((await snapshot(org)).contacts).toHaveLength(2);

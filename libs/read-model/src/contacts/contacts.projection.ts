@@ -125,6 +125,7 @@ async function applyToOrganisation(
 
   const contacts: ContactRow[] = [];
   const interactionChanges: InteractionChange[] = [];
+  const erased = new Set<string>();
   for (const [contactId, recorded] of streams) {
     const row = rowsById.get(contactId);
     const applied = row ? BigInt(row.revision) : -1n;
@@ -139,6 +140,8 @@ async function applyToOrganisation(
       updated_by: row.updated_by,
     };
     for (const recordedEvent of fresh) {
+      // Unreadable since an erasure, which comes later in the stream and purges the contact.
+      if (recordedEvent.erased) continue;
       const event = decodeContactEvent(recordedEvent);
       state = evolveContact(state, event);
       if (state.status === 'none') continue; // nothing happens to a contact before it is created
@@ -161,6 +164,10 @@ async function applyToOrganisation(
           by,
         });
       }
+    }
+    if (state.status === 'none' && state.erased) {
+      erased.add(contactId);
+      continue;
     }
     if (state.status === 'none' || !meta) continue;
     const { fields } = state;
@@ -186,7 +193,33 @@ async function applyToOrganisation(
   }
 
   await writeContacts(client, organisationId, contacts);
-  await applyInteractionChanges(client, organisationId, interactionChanges);
+  await applyInteractionChanges(
+    client,
+    organisationId,
+    interactionChanges.filter((change) => !erased.has(change.contactId)),
+  );
+  await purgeContacts(client, organisationId, [...erased]);
+}
+
+/**
+ * Erasure: the contact and its interactions leave the read model. No row remembers them, so a
+ * redelivered batch or a rebuild (where the earlier events are unreadable) purges nothing more
+ * and writes nothing back.
+ */
+async function purgeContacts(
+  client: PoolClient,
+  organisationId: string,
+  contactIds: readonly string[],
+): Promise<void> {
+  if (contactIds.length === 0) return;
+  await client.query(
+    `DELETE FROM interactions WHERE org_id = $1 AND contact_id = ANY($2::text[])`,
+    [organisationId, contactIds],
+  );
+  await client.query(`DELETE FROM contacts WHERE org_id = $1 AND contact_id = ANY($2::text[])`, [
+    organisationId,
+    contactIds,
+  ]);
 }
 
 /** The domain state a row stands for; interactions are the other table's business. */

@@ -1,6 +1,6 @@
 import { QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { contactHistory, DomainError, forbidden } from '@beecastle/domain';
-import { decodeContactEvent } from '@beecastle/read-model';
+import { decodeContactHistoryEvent } from '@beecastle/read-model';
 import { ContactRepository } from '../contact.repository';
 import { ContactHistoryQuery, type ContactHistoryItemView } from './contact-history.query';
 
@@ -19,8 +19,10 @@ export class ContactHistoryHandler implements IQueryHandler<ContactHistoryQuery>
   }: ContactHistoryQuery): Promise<{ items: ContactHistoryItemView[] }> {
     if (!auth.permissions.includes('contacts:read')) throw forbidden('contacts:read is needed');
     const { state, events } = await this.contacts.load(auth.organisationId, contactId);
-    if (state.status === 'none') throw new DomainError('NOT_FOUND', 'No such contact');
-    const history = contactHistory(events.map(decodeContactEvent));
+    // An erased contact keeps its history, with the erased values shown as such.
+    if (state.status === 'none' && !state.erased)
+      throw new DomainError('NOT_FOUND', 'No such contact');
+    const history = contactHistory(events.map(decodeContactHistoryEvent));
     return {
       items: events.map((recorded, index) => ({
         version: Number(recorded.revision),

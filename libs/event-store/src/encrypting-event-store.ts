@@ -1,0 +1,320 @@
+import {
+  AuthenticationFailedError,
+  KeyUnavailableError,
+  associatedData,
+  open,
+  seal,
+  type PayloadKeyring,
+  type ReadableKey,
+} from '@beecastle/crypto';
+import { validateAppend, validateAppends } from './append-validation';
+import type {
+  AppendOptions,
+  AppendResult,
+  EventStore,
+  NewEvent,
+  ReadAllOptions,
+  ReadStreamOptions,
+  RecordedEvent,
+  StreamAppend,
+  SubscribeToAllOptions,
+  Subscription,
+  SubscriptionMessage,
+} from './event-store.port';
+import { parseStreamName, type StreamName } from './stream-name';
+
+/** Whose data key encrypts an event of this type in this stream: a subject id (see PayloadKeyring). */
+export type KeySubjectPolicy = (stream: StreamName, eventType: string) => string;
+
+/**
+ * A payload that should open does not: its key is unknown or does not fit, or the bytes, or the
+ * envelope they are bound to, were changed or moved (another organisation, stream or event). It
+ * is never answered with what decryption produced; callers fail, and the API logs it as a
+ * security event. It names the event, never its contents.
+ */
+export class PayloadDecryptionError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly eventId: string,
+    readonly keyId: string,
+    readonly reason: string,
+  ) {
+    super(
+      `The payload of event ${eventId} in ${streamId} (key ${keyId}) did not decrypt: ${reason}`,
+    );
+    this.name = 'PayloadDecryptionError';
+  }
+}
+
+/** The first byte of every encrypted payload: AES-256-GCM, nonce ‖ ciphertext ‖ tag follow. */
+const FORMAT_AES_256_GCM = 0x01;
+const EMPTY = new Uint8Array(0);
+// How many subscription messages are decrypted together (one key lookup per organisation).
+const MAX_BATCH = 2_000;
+
+/**
+ * What a payload is bound to: the organisation, stream and event it was written for, its type and
+ * schema version, and the data key (with its version) that encrypted it. Moved or relabelled, it
+ * does not open.
+ */
+function payloadContext(
+  organisationId: string,
+  streamId: string,
+  event: { readonly eventId: string; readonly type: string; readonly schemaVersion: number },
+  keyId: string,
+): Buffer {
+  return associatedData(
+    'beecastle/event/v1',
+    organisationId,
+    streamId,
+    event.eventId,
+    event.type,
+    event.schemaVersion,
+    keyId,
+  );
+}
+
+/**
+ * Decorates any adapter so that it stores only ciphertext (ARCHITECTURE.md §4). On append, each
+ * payload is encrypted with AES-256-GCM under its subject's data key (a fresh random nonce each
+ * time), and `metadata.keyId` names that key; the adapter then chains hashes over the ciphertext,
+ * so `verify` needs no keys. On read, payloads are decrypted; one whose key was destroyed
+ * (erasure) comes back `erased` with empty data; one that does not open throws
+ * PayloadDecryptionError. Metadata is not encrypted: it carries ids, types, actors and times for
+ * audit, never personal data of the subject. Events without `keyId` (written before encryption)
+ * are returned as stored.
+ */
+export class EncryptingEventStore implements EventStore {
+  constructor(
+    private readonly inner: EventStore,
+    private readonly keyring: PayloadKeyring,
+    private readonly subjectOf: KeySubjectPolicy,
+  ) {}
+
+  async appendToStream(
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions,
+  ): Promise<AppendResult> {
+    validateAppend(stream, events);
+    const [encrypted] = await this.encrypt([{ stream, events }]);
+    return this.inner.appendToStream(stream, encrypted, options);
+  }
+
+  async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    validateAppends(appends);
+    const encrypted = await this.encrypt(appends);
+    return this.inner.appendToStreams(
+      appends.map((append, i) => ({ ...append, events: encrypted[i] })),
+    );
+  }
+
+  async readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
+    return this.decrypt(await this.inner.readStream(stream, options));
+  }
+
+  async readAll(options?: ReadAllOptions): Promise<RecordedEvent[]> {
+    return this.decrypt(await this.inner.readAll(options));
+  }
+
+  subscribeToAll(options?: SubscribeToAllOptions): Subscription {
+    return new DecryptingSubscription(this.inner.subscribeToAll(options), (events) =>
+      this.decrypt(events),
+    );
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  /** Every stream's events encrypted, with one key lookup per organisation. */
+  private async encrypt(
+    appends: readonly { readonly stream: string; readonly events: readonly NewEvent[] }[],
+  ): Promise<NewEvent[][]> {
+    const parsed = appends.map(({ stream, events }) => {
+      const name = parseStreamName(stream);
+      return { stream, name, subjects: events.map((e) => this.subjectOf(name, e.type)) };
+    });
+    const subjectsByOrganisation = new Map<string, Set<string>>();
+    for (const { name, subjects } of parsed) {
+      const set = subjectsByOrganisation.get(name.organisationId) ?? new Set<string>();
+      for (const subject of subjects) set.add(subject);
+      subjectsByOrganisation.set(name.organisationId, set);
+    }
+    const keys = new Map<string, Awaited<ReturnType<PayloadKeyring['keysForWriting']>>>();
+    await Promise.all(
+      [...subjectsByOrganisation].map(async ([organisationId, subjects]) => {
+        keys.set(organisationId, await this.keyring.keysForWriting(organisationId, [...subjects]));
+      }),
+    );
+    return appends.map(({ events }, i) => {
+      const { stream, name, subjects } = parsed[i];
+      return events.map((event, j): NewEvent => {
+        const { keyId, key } = keys.get(name.organisationId)!.get(subjects[j])!;
+        const sealed = seal(
+          key,
+          event.data,
+          payloadContext(name.organisationId, stream, event, keyId),
+        );
+        const data = Buffer.allocUnsafe(1 + sealed.length);
+        data[0] = FORMAT_AES_256_GCM;
+        sealed.copy(data, 1);
+        return { ...event, data, metadata: { ...event.metadata, keyId } };
+      });
+    });
+  }
+
+  /** The events with their payloads decrypted, in the same order, one key lookup per organisation. */
+  private async decrypt(events: readonly RecordedEvent[]): Promise<RecordedEvent[]> {
+    const wanted = new Map<string, Set<string>>();
+    for (const event of events) {
+      const { keyId } = event.metadata;
+      if (keyId === undefined) continue;
+      const organisationId = parseStreamName(event.streamId).organisationId;
+      const set = wanted.get(organisationId) ?? new Set<string>();
+      set.add(keyId);
+      wanted.set(organisationId, set);
+    }
+    if (wanted.size === 0) return [...events];
+    const keys = new Map<string, ReadableKey>();
+    await Promise.all(
+      [...wanted].map(async ([organisationId, keyIds]) => {
+        let found: Map<string, ReadableKey>;
+        try {
+          found = await this.keyring.keysForReading(organisationId, [...keyIds]);
+        } catch (error) {
+          if (!(error instanceof KeyUnavailableError)) throw error;
+          const event = events.find(
+            (e) =>
+              e.metadata.keyId === error.keyId &&
+              parseStreamName(e.streamId).organisationId === organisationId,
+          );
+          throw new PayloadDecryptionError(
+            event?.streamId ?? `(organisation ${organisationId})`,
+            event?.eventId ?? '(unknown)',
+            error.keyId,
+            error.message,
+          );
+        }
+        for (const [keyId, key] of found) keys.set(`${organisationId}/${keyId}`, key);
+      }),
+    );
+    return events.map((event) => {
+      const { keyId } = event.metadata;
+      if (keyId === undefined) return event;
+      const organisationId = parseStreamName(event.streamId).organisationId;
+      const key = keys.get(`${organisationId}/${keyId}`);
+      if (key === 'destroyed') return { ...event, data: EMPTY, erased: true };
+      if (key === undefined) {
+        throw new PayloadDecryptionError(event.streamId, event.eventId, keyId, 'no key');
+      }
+      const data = event.data;
+      if (data.length === 0 || data[0] !== FORMAT_AES_256_GCM) {
+        throw new PayloadDecryptionError(
+          event.streamId,
+          event.eventId,
+          keyId,
+          'not in a known encrypted format',
+        );
+      }
+      try {
+        const plaintext = open(
+          key,
+          data.subarray(1),
+          payloadContext(organisationId, event.streamId, event, keyId),
+        );
+        return { ...event, data: plaintext };
+      } catch (error) {
+        if (!(error instanceof AuthenticationFailedError)) throw error;
+        throw new PayloadDecryptionError(
+          event.streamId,
+          event.eventId,
+          keyId,
+          'authentication failed (changed, or moved from another organisation, stream or event)',
+        );
+      }
+    });
+  }
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+const NOT_YET = Symbol('not yet');
+
+/**
+ * A subscription whose events come back decrypted. It takes from the inner subscription whatever
+ * is already there (everything that resolves before the next turn of the event loop, up to
+ * MAX_BATCH messages) and decrypts it as one batch, so a catching-up projection looks keys up
+ * once per page and organisation rather than once per event. Order is kept.
+ */
+class DecryptingSubscription implements Subscription, AsyncIterator<SubscriptionMessage> {
+  private readonly source: AsyncIterator<SubscriptionMessage>;
+  private ready: SubscriptionMessage[] = [];
+  private index = 0;
+  private pending: Promise<IteratorResult<SubscriptionMessage>> | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly inner: Subscription,
+    private readonly decrypt: (events: readonly RecordedEvent[]) => Promise<RecordedEvent[]>,
+  ) {
+    this.source = inner[Symbol.asyncIterator]();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<SubscriptionMessage> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<SubscriptionMessage>> {
+    if (this.index < this.ready.length) return { done: false, value: this.ready[this.index++] };
+    if (this.ended) return DONE;
+    const first = await this.take();
+    if (first.done) {
+      this.ended = true;
+      return DONE;
+    }
+    const batch = [first.value];
+    // One turn of the event loop: whatever the source resolves before it is already buffered.
+    const turn = new Promise<typeof NOT_YET>((resolve) => setImmediate(() => resolve(NOT_YET)));
+    while (batch.length < MAX_BATCH) {
+      const next = this.source.next();
+      const settled = await Promise.race([next, turn]);
+      if (settled === NOT_YET) {
+        this.pending = next;
+        // Surfaces at the next take(); until then it must not count as unhandled.
+        next.catch(() => undefined);
+        break;
+      }
+      if (settled.done) {
+        this.pending = next;
+        break;
+      }
+      batch.push(settled.value);
+    }
+    const events = batch.flatMap((m) => (m.kind === 'event' ? [m.event] : []));
+    const decrypted = events.length > 0 ? await this.decrypt(events) : [];
+    let e = 0;
+    this.ready = batch.map((m) =>
+      m.kind === 'event' ? { kind: 'event', event: decrypted[e++] } : m,
+    );
+    this.index = 1;
+    return { done: false, value: this.ready[0] };
+  }
+
+  async return(): Promise<IteratorResult<SubscriptionMessage>> {
+    await this.close();
+    return DONE;
+  }
+
+  async close(): Promise<void> {
+    this.ended = true;
+    this.ready = [];
+    this.index = 0;
+    await this.inner.close();
+  }
+
+  private take(): Promise<IteratorResult<SubscriptionMessage>> {
+    const pending = this.pending;
+    this.pending = undefined;
+    return pending ?? this.source.next();
+  }
+}
