@@ -21,6 +21,7 @@ import type { INestApplication } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { Client as PgClient, Pool } from 'pg';
 import { loadConfiguration } from '../../libs/config/src';
+import { loadMasterKey } from '../../libs/crypto/src';
 import { withOrganisation } from '../../libs/database/src/organisation-scope';
 import { createPool } from '../../libs/database/src/pool';
 import { ROLE_PERMISSIONS, type ContactInput } from '../../libs/domain/src';
@@ -181,13 +182,20 @@ async function main(): Promise<void> {
   const tls = await loadTlsMaterial(config);
   // Every request line is serialised as in production; only the destination is discarded.
   const logger = createRootLogger('info', { write: () => undefined });
-  const app = await createApp({ config, databaseUrl: database.appUrl, tls, logger });
+  // Generated under the throwaway DATA_DIR; the API and its projector share it, as under npm start.
+  const { provider: masterKey } = await loadMasterKey(config);
+  const app = await createApp({ config, databaseUrl: database.appUrl, tls, logger, masterKey });
   await app.listen(0, '127.0.0.1');
   const port = ((app.getHttpServer() as Server).address() as AddressInfo).port;
   // As main.ts does under `npm start`: the projector in the API's process, on its own pool.
-  const projector = startPostgresProjector(database.appUrl, PROJECTIONS, (message, fields) => {
-    if (message.includes('failed')) console.error(`projector: ${message}`, fields);
-  });
+  const projector = startPostgresProjector(
+    database.appUrl,
+    PROJECTIONS,
+    (message, fields) => {
+      if (message.includes('failed')) console.error(`projector: ${message}`, fields);
+    },
+    masterKey,
+  );
   const report = new Report();
   Object.assign(report.figures, {
     at: new Date().toISOString(),

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '@beecastle/database';
@@ -10,6 +11,7 @@ import {
 import { runCli } from '../../apps/cli/src/cli';
 import { ExitCode } from '../../apps/cli/src/exit-codes';
 import { capturedIo } from '../../apps/cli/src/testing/captured-io';
+import { TEST_MASTER_KEY_BASE64 } from '../../libs/crypto/src/testing/test-master-key';
 import { httpsRequest } from './support/https-request';
 
 const ROOT = resolve(__dirname, '../..');
@@ -97,6 +99,7 @@ describe('the API process', () => {
       DATA_DIR: dataDir,
       PORT: String(port),
       DATABASE_URL: db.appUrl,
+      MASTER_KEY: TEST_MASTER_KEY_BASE64,
     });
     await listening(api);
     const { stderr } = api.output();
@@ -123,6 +126,42 @@ describe('the API process', () => {
     // written when the response finishes); it must be there, and the lifecycle must end the log.
     expect(messages).toContain('request');
     expect(messages.filter((m) => m !== 'request').slice(-2)).toEqual(['shutting down', 'stopped']);
+  });
+
+  it('fails closed, saying why, without a master key or with one that is not the database’s', async () => {
+    const port = await freePort();
+    const missing = await startApiProcess({
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      DATABASE_URL: db.appUrl,
+    }).exited;
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(
+      /^Invalid configuration:\n {2}- MASTER_KEY is required when DATABASE_URL is set/,
+    );
+
+    // The test key sealed this database (the API above, or this one now, registers it first).
+    const right = startApiProcess({
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      DATABASE_URL: db.appUrl,
+      MASTER_KEY: TEST_MASTER_KEY_BASE64,
+    });
+    await listening(right);
+    right.child.kill('SIGTERM');
+    expect((await right.exited).code).toBe(0);
+
+    const wrong = await startApiProcess({
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      DATABASE_URL: db.appUrl,
+      MASTER_KEY: randomBytes(32).toString('base64'),
+    }).exited;
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(
+      /^BeeCastle API cannot start: The master key \(MASTER_KEY, id local:[0-9a-f]{32}\) is not the one this database's keys are sealed with \(id local:[0-9a-f]{32}\)\. Start with the MASTER_KEY that sealed them/,
+    );
+    expect(wrong.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
   it('with no DATABASE_URL, runs its embedded PostgreSQL under DATA_DIR, stops it on exit, and finds cluster and schema again on restart', async () => {
@@ -154,6 +193,10 @@ describe('the API process', () => {
       expect(cliWhileRunning[0]).toContain('Joined the embedded PostgreSQL already running');
       expect(first.stdout).toContain('migrations applied');
       expect(fingerprint(first.stderr)).toMatch(/^[0-9A-F:]{95}$/);
+      // The development master key: made on first start, said so, readable by its owner only.
+      const keyFile = join(embeddedDir, 'keys', 'master.key');
+      expect(first.stderr).toContain(`master key:       ${keyFile} (generated now, mode 0600`);
+      expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
 
       const second = await runOnce();
       expect(second.code).toBe(0);
@@ -162,6 +205,7 @@ describe('the API process', () => {
       expect(second.stdout).toContain('Embedded PostgreSQL started');
       expect(second.stdout).not.toContain('migrations applied');
       expect(fingerprint(second.stderr)).toBe(fingerprint(first.stderr));
+      expect(second.stderr).toContain(`master key:       ${keyFile} (development key;`);
     } finally {
       await rm(embeddedDir, { recursive: true, force: true });
     }

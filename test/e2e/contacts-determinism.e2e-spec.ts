@@ -1,5 +1,6 @@
 import { Client } from 'pg';
 import { PostgresEventStore, type Position } from '../../libs/event-store/src';
+import { testMasterKeyProvider } from '../../libs/crypto/src/testing/test-master-key';
 import {
   CheckpointWait,
   CONTACTS_PROJECTION,
@@ -89,7 +90,12 @@ describe('contacts read models are deterministic', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     api = await startTestApi({ databaseUrl: db.appUrl });
-    stopProjector = startPostgresProjector(db.appUrl, PROJECTIONS, () => undefined).stop;
+    stopProjector = startPostgresProjector(
+      db.appUrl,
+      PROJECTIONS,
+      () => undefined,
+      testMasterKeyProvider(),
+    ).stop;
     store = new PostgresEventStore(db.app);
   });
 
@@ -231,7 +237,12 @@ describe('contacts read models are deterministic', () => {
       await su.end();
     }
     expect(await readModels(db)).toEqual([]);
-    stopProjector = startPostgresProjector(db.appUrl, PROJECTIONS, () => undefined).stop;
+    stopProjector = startPostgresProjector(
+      db.appUrl,
+      PROJECTIONS,
+      () => undefined,
+      testMasterKeyProvider(),
+    ).stop;
     // A new waiter: the first one remembers the checkpoint it saw before the reset.
     await new CheckpointWait(db.app, { timeoutMs: 60_000 }).until(
       CONTACTS_PROJECTION,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { withOrganisation } from '../../libs/database/src';
 import { PostgresEventStore, streamName } from '../../libs/event-store/src';
+import { testMasterKeyProvider } from '../../libs/crypto/src/testing/test-master-key';
 import {
   CONTACTS_PROJECTION,
   CheckpointWait,
@@ -721,7 +722,12 @@ describe('contacts read side with the contacts projection stopped', () => {
     db = await createTestDatabase();
     served = await startTestApi({ databaseUrl: db.appUrl });
     const access = PROJECTIONS.filter((p) => p.name !== CONTACTS_PROJECTION);
-    stopProjector = startPostgresProjector(db.appUrl, access, () => undefined).stop;
+    stopProjector = startPostgresProjector(
+      db.appUrl,
+      access,
+      () => undefined,
+      testMasterKeyProvider(),
+    ).stop;
     store = new PostgresEventStore(db.app);
   });
   afterAll(async () => {

@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
+import type { MasterKeyProvider } from '@beecastle/crypto';
 import type { Logger } from 'pino';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
@@ -16,6 +17,8 @@ export interface AppModuleOptions {
   readonly databaseUrl: string;
   /** Connections in the application role's pool (DATABASE_POOL_SIZE). */
   readonly databasePoolSize: number;
+  /** Wraps the organisation keys the event log's payloads are encrypted under. */
+  readonly masterKey: MasterKeyProvider;
   readonly logger: Logger;
 }
 
@@ -27,7 +30,10 @@ export class AppModule {
       imports: [
         LoggingModule.register(options.logger),
         DatabaseModule.register(options.databaseUrl, options.databasePoolSize),
-        EventStoreModule,
+        EventStoreModule.register({
+          masterKey: options.masterKey,
+          databaseUrl: options.databaseUrl,
+        }),
         // One command and query bus for every module's handlers.
         CqrsModule.forRoot(),
         HealthModule,

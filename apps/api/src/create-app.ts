@@ -1,6 +1,7 @@
 import type { Server } from 'node:https';
 import { RequestLogWriter } from '@beecastle/audit';
 import type { Configuration } from '@beecastle/config';
+import { loadMasterKey, type MasterKeyProvider } from '@beecastle/crypto';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
@@ -24,6 +25,8 @@ export interface CreateAppOptions {
   readonly logger: Logger;
   /** How often TLS_CERT_FILE/TLS_KEY_FILE are looked at for a renewal (5 s unless a test says). */
   readonly certificateReloadIntervalMs?: number;
+  /** The master key; unset: the configuration's (MASTER_KEY, or the development key file). */
+  readonly masterKey?: MasterKeyProvider;
 }
 
 /**
@@ -39,6 +42,7 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
     AppModule.register({
       databaseUrl: options.databaseUrl,
       databasePoolSize: config.databasePoolSize,
+      masterKey: options.masterKey ?? (await loadMasterKey(config)).provider,
       logger,
     }),
     new ExpressAdapter(),

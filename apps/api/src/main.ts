@@ -1,4 +1,5 @@
 import { ConfigurationError, loadConfiguration, type Configuration } from '@beecastle/config';
+import { MasterKeyMismatchError, loadMasterKey, masterKeyNotice } from '@beecastle/crypto';
 import { openDatabase } from '@beecastle/database';
 import { PROJECTIONS, startPostgresProjector } from '@beecastle/read-model';
 import { createRootLogger, onShutdownSignal } from '@beecastle/runtime';
@@ -25,6 +26,8 @@ async function main(): Promise<void> {
   const logger = createRootLogger(config.logLevel);
 
   const tls = await loadTlsMaterial(config).catch(exitOnConfigurationError);
+  const masterKey = await loadMasterKey(config).catch(exitOnConfigurationError);
+  logger.info({ masterKeyId: masterKey.provider.keyId }, masterKeyNotice(masterKey));
   const database = await openDatabase(
     config,
     (message) => logger.info(message),
@@ -34,12 +37,21 @@ async function main(): Promise<void> {
     logger.info({ migrations: database.migrationsApplied }, 'migrations applied');
   }
   try {
-    const app = await createApp({ config, databaseUrl: database.appUrl, tls, logger });
+    const app = await createApp({
+      config,
+      databaseUrl: database.appUrl,
+      tls,
+      logger,
+      masterKey: masterKey.provider,
+    });
     // `npm start` runs the projector inside the API process unless PROJECTOR_IN_PROCESS=false.
     const projectorLog = logger.child({ component: 'projector' });
     const projector = config.projectorInProcess
-      ? startPostgresProjector(database.appUrl, PROJECTIONS, (message, fields) =>
-          projectorLog.info(fields ?? {}, message),
+      ? startPostgresProjector(
+          database.appUrl,
+          PROJECTIONS,
+          (message, fields) => projectorLog.info(fields ?? {}, message),
+          masterKey.provider,
         )
       : undefined;
     onShutdownSignal(logger, [
@@ -53,10 +65,15 @@ async function main(): Promise<void> {
     throw error;
   }
   logger.info({ host: config.host, port: config.port }, 'listening');
-  process.stderr.write(startupBanner(config, tls, database));
+  process.stderr.write(startupBanner(config, tls, database, masterKey));
 }
 
 main().catch((error: unknown) => {
+  // Fail closed, and say why: with the wrong master key nothing could be read or written.
+  if (error instanceof MasterKeyMismatchError) {
+    process.stderr.write(`BeeCastle API cannot start: ${error.message}\n`);
+    process.exit(1);
+  }
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'EADDRINUSE' || code === 'EACCES') {
     const { address, port } = error as { address?: string; port?: number };

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { Configuration } from '@beecastle/config';
+import type { LoadedMasterKey } from '@beecastle/crypto';
 import type { TlsMaterial } from './tls/tls-material';
 
 export function serviceUrl(host: string, port: number): string {
@@ -11,6 +12,7 @@ export function startupBanner(
   config: Configuration,
   tls: TlsMaterial,
   database: { readonly embedded: boolean },
+  masterKey?: LoadedMasterKey,
 ): string {
   const certificate =
     tls.source === 'configured'
@@ -24,7 +26,20 @@ export function startupBanner(
     // skipping verification.
     ...(tls.caFile ? [`  trust this CA:    ${tls.caFile}`] : []),
     `  database:         ${database.embedded ? 'embedded PostgreSQL (under the data directory; TLS, verify-full)' : 'DATABASE_URL'}`,
+    ...(masterKey ? [`  master key:       ${masterKeyLine(masterKey)}`] : []),
     `  health:           ${serviceUrl(config.host, config.port)}/health/ready`,
     '',
   ].join('\n');
+}
+
+/** Where the key that protects the data comes from; a generated one is the operator's to back up. */
+function masterKeyLine(loaded: LoadedMasterKey): string {
+  switch (loaded.source) {
+    case 'environment':
+      return `MASTER_KEY (id ${loaded.provider.keyId})`;
+    case 'generated':
+      return `${loaded.file} (generated now, mode 0600: back it up, or the data cannot be read; production sets MASTER_KEY)`;
+    case 'reused':
+      return `${loaded.file} (development key; production sets MASTER_KEY)`;
+  }
 }

@@ -156,6 +156,11 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
         return await contactsImport(config, parsed.command.args, io);
     }
   } catch (error) {
+    // Settings only some commands need (MASTER_KEY) are checked when they are needed.
+    if (error instanceof ConfigurationError) {
+      io.stderr(`${error.message}\n`);
+      return ExitCode.Usage;
+    }
     const reason = error instanceof Error ? error.message : String(error);
     io.stderr(`${parsed.command.name} could not finish: ${reason}\n`);
     return ExitCode.Unavailable;

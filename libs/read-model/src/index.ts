@@ -3,6 +3,7 @@ export * from './projection';
 export * from './projection-runner';
 export * from './projections';
 export * from './projector';
+export * from './event-log';
 export * from './access';
 export * from './contacts';
 export * from './checkpoint-wait';

@@ -1,6 +1,8 @@
 import type { Pool } from 'pg';
+import type { MasterKeyProvider } from '@beecastle/crypto';
 import { createPool } from '@beecastle/database';
-import { PostgresEventStore, type EventStore } from '@beecastle/event-store';
+import type { EventStore } from '@beecastle/event-store';
+import { openEventLog } from './event-log';
 import type { Projection } from './projection';
 import { ProjectionRunner, type ProjectionStatus } from './projection-runner';
 
@@ -40,18 +42,20 @@ export function startProjector(options: ProjectorOptions): Projector {
 
 /**
  * The projector as the apps run it: its own small pool and event store on the application role's
- * connection, so projection batches never queue behind API requests. Returns how to stop it.
+ * connection, so projection batches never queue behind API requests; payloads decrypted with keys
+ * under `masterKey`. Returns how to stop it.
  */
 export function startPostgresProjector(
   databaseUrl: string,
   projections: readonly Projection[],
   log: (message: string, fields?: Record<string, unknown>) => void,
+  masterKey: MasterKeyProvider,
 ): { projector: Projector; stop(): Promise<void> } {
   const pool = createPool(databaseUrl, { applicationName: 'beecastle-projector', max: 4 });
-  const store = new PostgresEventStore(pool, { listenConnectionString: databaseUrl });
+  const eventLog = openEventLog(pool, { masterKey, listenConnectionString: databaseUrl });
   const projector = startProjector({
     pool,
-    store,
+    store: eventLog.store,
     lockConnectionString: databaseUrl,
     projections,
     log,
@@ -60,7 +64,7 @@ export function startPostgresProjector(
     projector,
     stop: async () => {
       await projector.stop();
-      await store.close();
+      await eventLog.close();
       await pool.end();
     },
   };

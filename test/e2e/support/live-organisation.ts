@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Role } from '../../../libs/domain/src';
-import { PostgresEventStore, streamName } from '../../../libs/event-store/src';
-import { PROJECTIONS, startPostgresProjector } from '../../../libs/read-model/src';
+import { testMasterKeyProvider } from '../../../libs/crypto/src/testing/test-master-key';
+import { streamName, type EventStore } from '../../../libs/event-store/src';
+import { PROJECTIONS, startPostgresProjector, type EventLog } from '../../../libs/read-model/src';
+import { openTestEventLog } from '../../../libs/read-model/src/testing/test-event-log';
 import { runCli } from '../../../apps/cli/src/cli';
 import { capturedIo } from '../../../apps/cli/src/testing/captured-io';
 import {
@@ -19,7 +21,10 @@ import { startTestApi, type TestApi } from './test-api';
 export interface LiveSystem {
   readonly api: TestApi;
   readonly db: TestDatabase;
-  readonly store: PostgresEventStore;
+  /** The log as the API sees it: encrypted at rest, read in the clear. */
+  readonly store: EventStore;
+  /** Its keys, as the API's (the same master key). */
+  readonly eventLog: EventLog;
 }
 
 export function useLiveSystem(options: { readonly env?: Record<string, string> } = {}): LiveSystem {
@@ -28,13 +33,19 @@ export function useLiveSystem(options: { readonly env?: Record<string, string> }
   beforeAll(async () => {
     const db = await createTestDatabase();
     const api = await startTestApi({ databaseUrl: db.appUrl, env: options.env });
-    stopProjector = startPostgresProjector(db.appUrl, PROJECTIONS, () => undefined).stop;
-    system = { api, db, store: new PostgresEventStore(db.app) };
+    stopProjector = startPostgresProjector(
+      db.appUrl,
+      PROJECTIONS,
+      () => undefined,
+      testMasterKeyProvider(),
+    ).stop;
+    const eventLog = openTestEventLog(db.app, { listenConnectionString: db.appUrl });
+    system = { api, db, store: eventLog.store, eventLog };
   });
   afterAll(async () => {
     await system?.api.close();
     await stopProjector?.();
-    await system?.store.close();
+    await system?.eventLog.close();
     await system?.db.drop();
   });
   const ready = (): LiveSystem => {
@@ -50,6 +61,9 @@ export function useLiveSystem(options: { readonly env?: Record<string, string> }
     },
     get store() {
       return ready().store;
+    },
+    get eventLog() {
+      return ready().eventLog;
     },
   };
 }
@@ -146,7 +160,7 @@ export function client(api: TestApi) {
 }
 
 /** How many events an organisation's stream holds: "nothing appended" means this did not move. */
-export async function streamLength(store: PostgresEventStore, organisationId: string) {
+export async function streamLength(store: EventStore, organisationId: string) {
   const stream = streamName('organisation', organisationId, organisationId);
   const events = await store.readStream(stream).catch(() => []);
   return events.length;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { loadConfiguration } from '@beecastle/config';
 import type { INestApplication } from '@nestjs/common';
 import { createApp } from '../../../apps/api/src/create-app';
+import { TEST_MASTER_KEY_BASE64 } from '../../../libs/crypto/src/testing/test-master-key';
 import { createRootLogger } from '@beecastle/runtime';
 import { loadTlsMaterial } from '../../../apps/api/src/tls/tls-material';
 import {
@@ -38,7 +39,12 @@ export async function startTestApi(options: {
   readonly certificateReloadIntervalMs?: number;
 }): Promise<TestApi> {
   const dataDir = await mkdtemp(join(tmpdir(), 'beecastle-e2e-'));
-  const config = loadConfiguration({ DATA_DIR: dataDir, ...options.env });
+  // The master key the test's projector, CLI and direct stores use too (unless the test says).
+  const config = loadConfiguration({
+    DATA_DIR: dataDir,
+    MASTER_KEY: TEST_MASTER_KEY_BASE64,
+    ...options.env,
+  });
   const tls = await loadTlsMaterial(config);
   const ca = tls.ca ?? tls.cert;
   const lines: string[] = [];

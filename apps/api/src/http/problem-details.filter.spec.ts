@@ -1,6 +1,8 @@
 import type { ArgumentsHost } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import pino from 'pino';
+import { SubjectErasedError } from '@beecastle/crypto';
+import { PayloadDecryptionError } from '@beecastle/event-store';
 import { ProblemDetailsFilter } from './problem-details.filter';
 import { ProblemException } from './problem.exception';
 
@@ -69,6 +71,39 @@ describe('ProblemDetailsFilter', () => {
     const err = line.err as { message: string; stack: string };
     expect(err.message).toBe('relation "contacts" does not exist at db-7');
     expect(err.stack).toContain('problem-details.filter.spec.ts');
+  });
+
+  it('answers a payload that does not decrypt with the same bare 500, and logs a security line', () => {
+    const { filter, host, sent, logs } = harness();
+    filter.catch(
+      new PayloadDecryptionError('contact-o.c', 'e-1', 'c:1', 'authentication failed'),
+      host,
+    );
+    expect(sent.status).toBe(500);
+    expect(JSON.parse(sent.body!)).toEqual({
+      type: 'about:blank',
+      title: 'Internal Server Error',
+      status: 500,
+      detail: 'An unexpected error occurred. Quote the request id if you report it.',
+      code: 'INTERNAL_ERROR',
+      requestId: REQUEST_ID,
+    });
+    const [line] = logs();
+    expect(line).toMatchObject({
+      level: 50,
+      requestId: REQUEST_ID,
+      security: 'payload_decryption_failed',
+      msg: expect.stringMatching(/^SECURITY: /),
+      err: { streamId: 'contact-o.c', eventId: 'e-1', keyId: 'c:1' },
+    });
+  });
+
+  it('answers a write that raced an erasure as the contact now is: not found', () => {
+    const { filter, host, sent, logs } = harness();
+    filter.catch(new SubjectErasedError('o', 'c'), host);
+    expect(sent.status).toBe(404);
+    expect(JSON.parse(sent.body!)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(logs()).toEqual([]);
   });
 
   it('does not log a deliberate 4xx (the request log already records it)', () => {

@@ -1,4 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
+import { KeyUnavailableError } from '@beecastle/crypto';
+import { PayloadDecryptionError } from '@beecastle/event-store';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { PROBLEM_CONTENT_TYPE, toProblemDetails } from './problem-details';
@@ -18,7 +20,14 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const res = http.getResponse<Response>();
     const requestId = requestIdOf(req);
     const { problem, headers, isServerFault } = toProblemDetails(exception, requestId);
-    if (isServerFault) {
+    if (exception instanceof PayloadDecryptionError || exception instanceof KeyUnavailableError) {
+      // The client gets the same bare 500 as for any fault; operators get a line to alert on.
+      // It names the event and key, never a payload.
+      this.logger.error(
+        { requestId, security: 'payload_decryption_failed', err: exception },
+        'SECURITY: an event payload or key did not decrypt (altered, moved, or a key missing)',
+      );
+    } else if (isServerFault) {
       this.logger.error({ requestId, err: exception }, 'unhandled error');
     }
     if (res.headersSent) {

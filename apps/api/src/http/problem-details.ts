@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { HttpException } from '@nestjs/common';
+import { SubjectErasedError } from '@beecastle/crypto';
 import { DomainError, type DomainErrorCode } from '@beecastle/domain';
 import { ProblemException } from './problem.exception';
 
@@ -149,6 +150,14 @@ export function toProblemDetails(exception: unknown, requestId: string): MappedP
     const detail = status === 404 ? NOT_FOUND_DETAIL : exception.message;
     return {
       problem: problem(status, exception.code, detail, requestId),
+      headers: {},
+      isServerFault: false,
+    };
+  }
+  // A write that raced an erasure: its contact no longer exists, as any later read will say.
+  if (exception instanceof SubjectErasedError) {
+    return {
+      problem: problem(404, 'NOT_FOUND', NOT_FOUND_DETAIL, requestId),
       headers: {},
       isServerFault: false,
     };

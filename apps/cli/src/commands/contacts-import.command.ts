@@ -3,9 +3,11 @@ import { createReadStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Configuration } from '@beecastle/config';
+import { loadMasterKey } from '@beecastle/crypto';
 import { createPool, openDatabase } from '@beecastle/database';
 import { DomainError, type ContactInput } from '@beecastle/domain';
-import { PostgresEventStore, StreamNotFoundError, streamName } from '@beecastle/event-store';
+import { StreamNotFoundError, streamName } from '@beecastle/event-store';
+import { openEventLog } from '@beecastle/read-model';
 import { MembershipContactOwners } from '../../../api/src/contacts/contact-owners';
 import { ContactImportRefusedError } from '../../../api/src/contacts/import-contacts/contact-import.errors';
 import { parseContactLine } from '../../../api/src/contacts/import-contacts/contact-line';
@@ -53,13 +55,16 @@ export async function contactsImport(
   }
   if (file.contacts.length === 0) return refuse(`${args.file} holds no contact`);
 
+  const { provider: masterKey } = await loadMasterKey(config);
   const database = await openDatabase(config, (message) => io.stderr(`${message}\n`));
   const pool = createPool(database.appUrl, {
     applicationName: 'beecastle-cli-contacts-import',
-    // Two batches in flight, and a wake-up for subscribers after each.
-    max: 3,
+    // Two batches in flight (each making its contacts' data keys first), and a wake-up for
+    // subscribers after each.
+    max: 4,
   });
-  const store = new PostgresEventStore(pool, { listenConnectionString: database.appUrl });
+  const eventLog = openEventLog(pool, { masterKey, listenConnectionString: database.appUrl });
+  const { store } = eventLog;
   try {
     const { organisationId } = args;
     const organisation = streamName('organisation', organisationId, organisationId);
@@ -95,7 +100,7 @@ export async function contactsImport(
     if (error instanceof DomainError) return refuse(error.message);
     throw error;
   } finally {
-    await store.close();
+    await eventLog.close();
     await pool.end();
     await database.close();
   }

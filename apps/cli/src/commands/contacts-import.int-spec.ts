@@ -3,8 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONTACT_EVENT_TYPES } from '@beecastle/domain';
-import { PostgresEventStore, verifyEventLog } from '@beecastle/event-store';
-import { decodeContactEvent } from '@beecastle/read-model';
+import { verifyEventLog } from '@beecastle/event-store';
+import { decodeContactEvent, type EventLog } from '@beecastle/read-model';
+import { openTestEventLog } from '../../../../libs/read-model/src/testing/test-event-log';
 import {
   createTestDatabase,
   type TestDatabase,
@@ -15,7 +16,8 @@ import { capturedIo } from '../testing/captured-io';
 
 describe('contacts:import against a real database', () => {
   let db: TestDatabase;
-  let store: PostgresEventStore;
+  // The log as the CLI writes it: encrypted, read here with the same master key.
+  let eventLog: EventLog;
   let dir: string;
   let organisationId: string;
   let ownerUserId: string;
@@ -31,7 +33,7 @@ describe('contacts:import against a real database', () => {
     return cli(['contacts:import', '--org', org, '--file', file, ...extra]);
   };
   const contactEvents = (org = organisationId) =>
-    store.readAll({ filter: { organisationId: org, eventTypes: CONTACT_EVENT_TYPES } });
+    eventLog.store.readAll({ filter: { organisationId: org, eventTypes: CONTACT_EVENT_TYPES } });
 
   /** Asserts a refusal: exit 2, one line on stderr matching `why`, nothing on stdout or the log. */
   const expectRefused = async (
@@ -48,7 +50,7 @@ describe('contacts:import against a real database', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    store = new PostgresEventStore(db.app);
+    eventLog = openTestEventLog(db.app);
     dir = await mkdtemp(join(tmpdir(), 'beecastle-import-'));
     const created = await cli([
       'org:create',
@@ -66,7 +68,7 @@ describe('contacts:import against a real database', () => {
     });
   });
   afterAll(async () => {
-    await store.close();
+    await eventLog.close();
     await db.drop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -109,12 +111,14 @@ describe('contacts:import against a real database', () => {
       },
       { contactId: printed.ids[2], notes: 'third', ownerUserId: null },
     ]);
-    for (const event of events) {
+    for (const [index, event] of events.entries()) {
+      // Each contact's payload under its own data key, which metadata names.
       expect(event.metadata).toEqual({
         organisationId,
         actorId: 'cli:contacts:import',
         actorType: 'system',
         correlationId: printed.correlationId,
+        keyId: `${printed.ids[index]}:1`,
       });
     }
     expect(await verifyEventLog(db.app, { organisationId })).toMatchObject({ ok: true });

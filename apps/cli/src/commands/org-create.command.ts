@@ -1,8 +1,13 @@
 import type { Configuration } from '@beecastle/config';
+import { loadMasterKey } from '@beecastle/crypto';
 import { createPool, openDatabase } from '@beecastle/database';
 import { DomainError } from '@beecastle/domain';
-import { PostgresEventStore } from '@beecastle/event-store';
-import { AccessProjection, CheckpointWait, ProjectionRunner } from '@beecastle/read-model';
+import {
+  AccessProjection,
+  CheckpointWait,
+  ProjectionRunner,
+  openEventLog,
+} from '@beecastle/read-model';
 import { CheckpointAccessProjectionWait } from '../../../api/src/organisations/access-projection-wait';
 import { CreateOrganisationCommand } from '../../../api/src/organisations/create-organisation/create-organisation.command';
 import { CreateOrganisationHandler } from '../../../api/src/organisations/create-organisation/create-organisation.handler';
@@ -33,9 +38,11 @@ export async function orgCreate(
   args: OrgCreateArguments,
   io: CliIo,
 ): Promise<ExitCode> {
+  const { provider: masterKey } = await loadMasterKey(config);
   const database = await openDatabase(config, (message) => io.stderr(`${message}\n`));
   const pool = createPool(database.appUrl, { applicationName: 'beecastle-cli-org-create', max: 4 });
-  const store = new PostgresEventStore(pool, { listenConnectionString: database.appUrl });
+  const eventLog = openEventLog(pool, { masterKey, listenConnectionString: database.appUrl });
+  const { store } = eventLog;
   // Takes the projection's leadership lock only if nobody holds it; otherwise stands by.
   const projection = new ProjectionRunner(new AccessProjection(), {
     pool,
@@ -71,7 +78,7 @@ export async function orgCreate(
     return ExitCode.Usage;
   } finally {
     await projection.stop();
-    await store.close();
+    await eventLog.close();
     await pool.end();
     await database.close();
   }

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { verifyPassword } from '@beecastle/auth';
 import { withOrganisation } from '@beecastle/database';
-import { PostgresEventStore, streamName } from '@beecastle/event-store';
+import { streamName, type EventStore } from '@beecastle/event-store';
+import type { EventLog } from '@beecastle/read-model';
+import { openTestEventLog } from '../../../../libs/read-model/src/testing/test-event-log';
 import {
   AccessProjection,
   ORGANISATION_EVENT_TYPES,
@@ -19,7 +21,9 @@ const PASSWORD = 'correct horse battery staple';
 
 describe('org:create against a real database', () => {
   let db: TestDatabase;
-  let store: PostgresEventStore;
+  // The log as the CLI writes it: encrypted, read here with the same master key.
+  let eventLog: EventLog;
+  let store: EventStore;
 
   const orgCreate = async (args: string[]) => {
     const io = capturedIo({ DATABASE_URL: db.appUrl });
@@ -46,10 +50,11 @@ describe('org:create against a real database', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    store = new PostgresEventStore(db.app);
+    eventLog = openTestEventLog(db.app);
+    store = eventLog.store;
   });
   afterAll(async () => {
-    await store.close();
+    await eventLog.close();
     await db.drop();
   });
 

@@ -1,0 +1,74 @@
+import type { Pool } from 'pg';
+import {
+  Keyring,
+  PostgresKeyStore,
+  type MasterKeyProvider,
+  type PayloadKeyring,
+} from '@beecastle/crypto';
+import { createPool } from '@beecastle/database';
+import { dataKeySubject } from '@beecastle/domain';
+import {
+  EncryptingEventStore,
+  PostgresEventStore,
+  type EventStore,
+  type PostgresEventStoreOptions,
+} from '@beecastle/event-store';
+
+/** Any adapter, encrypted as the product encrypts: each payload under its subject's data key. */
+export function encryptEventStore(inner: EventStore, keyring: PayloadKeyring): EventStore {
+  return new EncryptingEventStore(inner, keyring, dataKeySubject);
+}
+
+export interface EventLog {
+  /** The log as everything above the adapters sees it: payloads in the clear, stored encrypted. */
+  readonly store: EventStore;
+  /** Its keys: for erasure (`destroy`) and the start-up check of the master key. */
+  readonly keyring: Keyring;
+  close(): Promise<void>;
+}
+
+export interface EventLogOptions extends PostgresEventStoreOptions {
+  readonly masterKey: MasterKeyProvider;
+}
+
+/**
+ * The event log as the API, the projector and the CLI open it: the PostgreSQL adapter under the
+ * encryption layer, with the key store on the same pool. With `listenConnectionString`, both
+ * listen: the log for appends, the key store for keys destroyed by other processes (without it,
+ * data keys are not cached, so an erasure elsewhere still takes effect at once).
+ */
+export function openEventLog(pool: Pool, options: EventLogOptions): EventLog {
+  const { masterKey, ...storeOptions } = options;
+  const inner = new PostgresEventStore(pool, storeOptions);
+  const keyring = new Keyring(
+    new PostgresKeyStore(pool, { listenConnectionString: options.listenConnectionString }),
+    masterKey,
+  );
+  return {
+    store: encryptEventStore(inner, keyring),
+    keyring,
+    close: async () => {
+      await inner.close();
+      await keyring.close();
+    },
+  };
+}
+
+/**
+ * Fails closed (MasterKeyMismatchError, saying what to do) unless `masterKey` is the one this
+ * database's keys are sealed with; an empty key store takes it as its first. For processes that
+ * check before they start work, as the projector does.
+ */
+export async function assertMasterKey(
+  databaseUrl: string,
+  masterKey: MasterKeyProvider,
+): Promise<void> {
+  const pool = createPool(databaseUrl, { applicationName: 'beecastle-key-check', max: 1 });
+  const keyring = new Keyring(new PostgresKeyStore(pool), masterKey);
+  try {
+    await keyring.assertMasterKey();
+  } finally {
+    await keyring.close();
+    await pool.end();
+  }
+}
