@@ -2,6 +2,7 @@ import type { Provider } from '@nestjs/common';
 import { ArchiveContactHandler } from './archive-contact/archive-contact.handler';
 import { ContactOwners, MembershipContactOwners } from './contact-owners';
 import { CreateContactHandler } from './create-contact/create-contact.handler';
+import { EraseContactHandler } from './erase-contact/erase-contact.handler';
 import { LogInteractionHandler } from './log-interaction/log-interaction.handler';
 import { MergeContactsHandler } from './merge-contacts/merge-contacts.handler';
 import { RemoveInteractionHandler } from './remove-interaction/remove-interaction.handler';
@@ -20,4 +21,5 @@ export const CONTACT_COMMAND_HANDLERS: Provider[] = [
   LogInteractionHandler,
   UpdateInteractionHandler,
   RemoveInteractionHandler,
+  EraseContactHandler,
 ];

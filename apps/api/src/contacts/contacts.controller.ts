@@ -15,6 +15,7 @@ import { toContactInput } from './contact-fields.dto';
 import type { ContactWritten } from './contact-written';
 import { CreateContactCommand } from './create-contact/create-contact.command';
 import { CreateContactDto } from './create-contact/create-contact.dto';
+import { EraseContactCommand } from './erase-contact/erase-contact.command';
 import { IfMatch } from './if-match.decorator';
 import { toInteractionInput } from './interaction-fields.dto';
 import { LogInteractionCommand } from './log-interaction/log-interaction.command';
@@ -97,6 +98,23 @@ export class ContactsController {
     const context = commandContext(auth, origin);
     const command = new UnarchiveContactCommand(context, auth.role, id, ifMatch);
     return withVersion(res, await this.commands.execute(command));
+  }
+
+  /**
+   * GDPR erasure (crypto-shredding): 204, also when it was erased already. Afterwards the contact
+   * answers 404 and its history shows `[erased]` values; nothing can decrypt it again.
+   */
+  @Post(':id/erase')
+  @HttpCode(204)
+  @RequirePermission('contacts:erase')
+  async erase(
+    @CurrentAuth() auth: AuthContext,
+    @CurrentRequestOrigin() origin: RequestOrigin,
+    @Param('id', ParseIdPipe) id: string,
+    @IfMatch() ifMatch: number | undefined,
+  ): Promise<void> {
+    const context = commandContext(auth, origin);
+    await this.commands.execute(new EraseContactCommand(context, auth.role, id, ifMatch));
   }
 
   /** Merges the body's `sourceId` into this contact; answers this contact's new version. */
