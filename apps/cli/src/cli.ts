@@ -2,6 +2,7 @@ import { ConfigurationError, loadConfiguration, type Configuration } from '@beec
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { CliIo } from './cli-io';
 import { contactsImport, type ContactsImportArguments } from './commands/contacts-import.command';
+import { keysRotate, keysRotateMaster } from './commands/keys-rotate.command';
 import { keysRotateSigning } from './commands/keys-rotate-signing.command';
 import { migrate } from './commands/migrate.command';
 import { orgCreate, type OrgCreateArguments } from './commands/org-create.command';
@@ -11,6 +12,8 @@ import { ExitCode } from './exit-codes';
 export type CliCommand =
   | { readonly name: 'migrate' }
   | { readonly name: 'keys:rotate-signing' }
+  | { readonly name: 'keys:rotate'; readonly organisationId: string }
+  | { readonly name: 'keys:rotate-master' }
   | { readonly name: 'verify'; readonly organisationId?: string }
   | { readonly name: 'org:create'; readonly args: OrgCreateArguments }
   | { readonly name: 'contacts:import'; readonly args: ContactsImportArguments };
@@ -112,6 +115,25 @@ export function parseArguments(args: readonly string[]): ParsedArguments {
       command = { name: 'keys:rotate-signing' };
     });
 
+  program
+    .command('keys:rotate')
+    .description(
+      'rotate an organisation’s key: a new version wraps every data key (resumable; the log is not rewritten)',
+    )
+    .requiredOption('--org <uuid>', 'the organisation', organisationIdArgument)
+    .action((options: { org: string }) => {
+      command = { name: 'keys:rotate', organisationId: options.org };
+    });
+
+  program
+    .command('keys:rotate-master')
+    .description(
+      'rotate the master key from MASTER_KEY to NEW_MASTER_KEY: every organisation key re-wrapped (resumable)',
+    )
+    .action(() => {
+      command = { name: 'keys:rotate-master' };
+    });
+
   try {
     program.parse([...args], { from: 'user' });
   } catch (error) {
@@ -150,6 +172,10 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
         return await verify(config, parsed.command.organisationId, io);
       case 'keys:rotate-signing':
         return await keysRotateSigning(config, io);
+      case 'keys:rotate':
+        return await keysRotate(config, parsed.command.organisationId, io);
+      case 'keys:rotate-master':
+        return await keysRotateMaster(config, io);
       case 'org:create':
         return await orgCreate(config, parsed.command.args, io);
       case 'contacts:import':

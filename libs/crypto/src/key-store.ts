@@ -51,6 +51,28 @@ export interface KeyStore {
    * none, so that it is never given one. Every process caching the key is told to drop it.
    */
   destroyDataKeys(organisationId: string, subjectId: string): Promise<void>;
+  // ---- rotation --------------------------------------------------------------------------
+
+  /** Records a master key a rotation moves to: not complete until every key has a wrap by it. */
+  addMasterKey(masterKeyId: string, checkValue: Uint8Array): Promise<void>;
+  /** From now on no organisation key may be made under it (its wraps are still read). */
+  retireMasterKey(masterKeyId: string): Promise<void>;
+  /** Every organisation key has a wrap by it: processes may start with it. */
+  completeMasterKey(masterKeyId: string): Promise<void>;
+  /** Drops an organisation's wraps by a retired master key, once each has another. */
+  removeOrganisationKeyWraps(organisationId: string, masterKeyId: string): Promise<number>;
+  /** Live data keys wrapped by an organisation key version older than `version`, a batch at a time. */
+  dataKeysWrappedBefore(
+    organisationId: string,
+    version: number,
+    limit: number,
+  ): Promise<DataKeyRecord[]>;
+  /**
+   * Replaces wraps, each only if it is still by the version it was read with (a key destroyed or
+   * re-wrapped meanwhile is left alone). Answers how many it replaced.
+   */
+  rewrapDataKeys(organisationId: string, keys: readonly DataKeyRewrap[]): Promise<number>;
+
   /**
    * News of destructions made by any process, for caches. Absent: the store cannot tell, and
    * nothing may cache its data keys.
@@ -59,7 +81,18 @@ export interface KeyStore {
   close(): Promise<void>;
 }
 
-/** Called with the organisation and subject of a destroyed key, or with neither: "drop them all". */
+export interface DataKeyRewrap {
+  readonly subjectId: string;
+  readonly version: number;
+  readonly fromOrganisationKeyVersion: number;
+  readonly organisationKeyVersion: number;
+  readonly wrappedKey: Uint8Array;
+}
+
+/**
+ * Called with the organisation and subject of a destroyed key; with the subject `*` when the
+ * organisation's key was rotated; with neither: "drop them all".
+ */
 export type DestructionListener = (organisationId?: string, subjectId?: string) => void;
 
 export interface DestructionFeed {

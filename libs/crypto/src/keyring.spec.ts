@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { KeyUnavailableError, MasterKeyMismatchError, SubjectErasedError } from './errors';
-import type { DataKeyRecord, DestructionFeed, KeyStore, OrganisationKeyRecord } from './key-store';
+import type { DataKeyRecord, DestructionFeed, KeyStore } from './key-store';
 import { Keyring, dataKeyId, parseDataKeyId } from './keyring';
 import { LocalMasterKeyProvider } from './master-key';
 import { InMemoryKeyStore } from './memory-key-store';
@@ -8,26 +8,26 @@ import { InMemoryKeyStore } from './memory-key-store';
 const master = () => new LocalMasterKeyProvider(randomBytes(32), 'a test key');
 
 /** Counts the store's reads of data keys, and lets a test say whether destructions are heard. */
-class CountingStore implements KeyStore {
+class CountingStore extends InMemoryKeyStore {
   dataKeyReads = 0;
   heard = true;
-  private readonly inner = new InMemoryKeyStore();
-  readonly destructions: DestructionFeed = {
-    watching: () => this.heard,
-    subscribe: (listener) => this.inner.destructions.subscribe(listener),
-  };
-  masterKeys = () => this.inner.masterKeys();
-  registerFirstMasterKey = (id: string, check: Uint8Array) =>
-    this.inner.registerFirstMasterKey(id, check);
-  organisationKeys = (org: string) => this.inner.organisationKeys(org);
-  addOrganisationKey = (org: string, key: OrganisationKeyRecord) =>
-    this.inner.addOrganisationKey(org, key);
-  addDataKeys = (org: string, keys: readonly DataKeyRecord[]) => this.inner.addDataKeys(org, keys);
-  destroyDataKeys = (org: string, subject: string) => this.inner.destroyDataKeys(org, subject);
-  close = () => this.inner.close();
-  dataKeys(org: string, subjects: readonly string[]): Promise<DataKeyRecord[]> {
+
+  constructor() {
+    super();
+    const feed = this.destructions;
+    const watched: DestructionFeed = {
+      watching: () => this.heard,
+      subscribe: (listener) => feed.subscribe(listener),
+    };
+    Object.defineProperty(this, 'destructions', { value: watched });
+  }
+
+  override dataKeys(
+    organisationId: string,
+    subjectIds: readonly string[],
+  ): Promise<DataKeyRecord[]> {
     this.dataKeyReads += 1;
-    return this.inner.dataKeys(org, subjects);
+    return super.dataKeys(organisationId, subjectIds);
   }
 }
 

@@ -5,6 +5,23 @@ import { KeyCache } from './key-cache';
 import type { DataKeyRecord, KeyStore } from './key-store';
 import type { MasterKeyProvider } from './master-key';
 
+export interface OrganisationKeyRotation {
+  readonly organisationId: string;
+  /** The version every live data key is now wrapped by. */
+  readonly version: number;
+  readonly previousVersion: number | null;
+  readonly dataKeysRewrapped: number;
+  /** It finished a rotation an earlier run had begun. */
+  readonly resumed: boolean;
+}
+
+export interface MasterKeyRotation {
+  readonly masterKeyId: string;
+  readonly previousMasterKeyId: string;
+  readonly organisationKeysWrapped: number;
+  readonly oldWrapsRemoved: number;
+}
+
 /** A data key to encrypt with, and the id that names it in the event's metadata. */
 export interface DataKey {
   readonly keyId: string;
@@ -100,9 +117,16 @@ export class Keyring implements PayloadKeyring {
     this.organisationKeys = new KeyCache(1_000, ttl, options.now);
     this.currentVersions = new KeyCache(1_000, ttl, options.now);
     this.unsubscribe = store.destructions?.subscribe((organisationId, subjectId) => {
+      if (organisationId !== undefined && subjectId === '*') {
+        // A new organisation key version: new data keys are wrapped by it from now on.
+        this.currentVersions.delete(organisationId);
+        return;
+      }
       this.generation += 1;
-      if (organisationId === undefined || subjectId === undefined) this.subjects.clear();
-      else this.subjects.delete(`${organisationId}/${subjectId}`);
+      if (organisationId === undefined || subjectId === undefined) {
+        this.subjects.clear();
+        this.currentVersions.clear();
+      } else this.subjects.delete(`${organisationId}/${subjectId}`);
     });
   }
 
@@ -153,17 +177,7 @@ export class Keyring implements PayloadKeyring {
         `The rotation to the master key (${description}, id ${keyId}) has not finished: run keys:rotate-master again to complete it, and until then start with the previous key (id ${currentText}).`,
       );
     }
-    let opened: Uint8Array;
-    try {
-      opened = await this.master.unwrap(mine.checkValue, masterCheckContext(keyId));
-    } catch {
-      opened = Buffer.alloc(0);
-    }
-    if (opened.length !== KEY_BYTES || !timingSafeEqual(opened, CHECK_PLAINTEXT)) {
-      throw new MasterKeyMismatchError(
-        `The master key (${description}, id ${keyId}) does not open its own check value in the key store: the store was altered, or the key provider is faulty. Nothing will be decrypted.`,
-      );
-    }
+    await this.openCheckValue(this.master, mine.checkValue);
   }
 
   async keysForWriting(
@@ -280,6 +294,172 @@ export class Keyring implements PayloadKeyring {
     await this.store.destroyDataKeys(organisationId, subjectId);
     this.generation += 1;
     this.subjects.set(`${organisationId}/${subjectId}`, { destroyed: true });
+  }
+
+  /**
+   * Organisation key rotation: a new version of the organisation's key, and every live data key
+   * re-wrapped by it, a batch at a time. The log is not touched (data keys stay the same), and old
+   * versions are kept. Resumable: if data keys are still wrapped by an older version than the
+   * newest, this finishes that rotation rather than start another.
+   */
+  async rotateOrganisationKey(
+    organisationId: string,
+    options: { readonly batchSize?: number } = {},
+  ): Promise<OrganisationKeyRotation> {
+    await this.assertMasterKey();
+    await this.loadOrganisationKeys(organisationId);
+    const newest = this.currentVersions.get(organisationId);
+    const unfinished =
+      newest !== undefined &&
+      (await this.store.dataKeysWrappedBefore(organisationId, newest, 1)).length > 0;
+    let version: number;
+    if (newest !== undefined && unfinished) {
+      version = newest;
+    } else {
+      version = (newest ?? 0) + 1;
+      const key = randomBytes(KEY_BYTES);
+      const added = await this.store.addOrganisationKey(organisationId, {
+        version,
+        masterKeyId: this.master.keyId,
+        wrappedKey: await this.master.wrap(key, organisationKeyContext(organisationId, version)),
+      });
+      if (!added) throw new Error(`Another rotation of organisation ${organisationId} is running`);
+      this.organisationKeys.set(`${organisationId}/${version}`, key);
+    }
+    this.currentVersions.set(organisationId, version);
+    const target = await this.organisationKey(organisationId, version, 'organisation');
+
+    let rewrapped = 0;
+    for (;;) {
+      const batch = await this.store.dataKeysWrappedBefore(
+        organisationId,
+        version,
+        options.batchSize ?? 500,
+      );
+      if (batch.length === 0) break;
+      const rewraps = [];
+      for (const record of batch) {
+        const key = await this.unwrapDataKey(organisationId, record);
+        rewraps.push({
+          subjectId: record.subjectId,
+          version: record.version,
+          fromOrganisationKeyVersion: record.organisationKeyVersion!,
+          organisationKeyVersion: version,
+          wrappedKey: seal(
+            target,
+            key,
+            dataKeyContext(organisationId, record.subjectId, record.version, version),
+          ),
+        });
+      }
+      rewrapped += await this.store.rewrapDataKeys(organisationId, rewraps);
+    }
+    return {
+      organisationId,
+      version,
+      previousVersion: unfinished ? (version > 1 ? version - 1 : null) : (newest ?? null),
+      dataKeysRewrapped: rewrapped,
+      resumed: unfinished,
+    };
+  }
+
+  /**
+   * Master key rotation, run with the current master key in this keyring: `next` is registered,
+   * every organisation key gets a wrap by it, the current key is retired (no process can make
+   * organisation keys under it any more), the organisations are swept once more, `next` is marked
+   * complete and the old wraps are removed. The log and the data keys are not touched. Resumable:
+   * run again with the same two keys after any failure. `organisations` lists every organisation
+   * that may have keys (asked twice: before and after the retirement).
+   */
+  async rotateMasterKey(
+    next: MasterKeyProvider,
+    organisations: () => Promise<readonly string[]>,
+  ): Promise<MasterKeyRotation> {
+    const { keyId } = this.master;
+    if (next.keyId === keyId) throw new Error('The new master key is the current one');
+    const records = await this.store.masterKeys();
+    const current = records.find((r) => r.masterKeyId === keyId);
+    const successor = records.find((r) => r.masterKeyId === next.keyId);
+    if (!current) {
+      throw new MasterKeyMismatchError(
+        `The master key to rotate from (${this.master.description}, id ${keyId}) is not registered in this database's key store.`,
+      );
+    }
+    const others = records.filter(
+      (r) => r.retiredAt === null && r.masterKeyId !== keyId && r.masterKeyId !== next.keyId,
+    );
+    if (others.length > 0 || (current.retiredAt !== null && successor === undefined)) {
+      throw new MasterKeyMismatchError(
+        `The master key (id ${keyId}) is not the one in service, nor one a rotation to ${next.keyId} started from.`,
+      );
+    }
+    await this.openCheckValue(this.master, current.checkValue);
+    // This keyring may read with the rotating key even once it is retired.
+    this.masterChecked = Promise.resolve();
+    if (successor) await this.openCheckValue(next, successor.checkValue);
+    else {
+      await this.store.addMasterKey(
+        next.keyId,
+        await next.wrap(CHECK_PLAINTEXT, masterCheckContext(next.keyId)),
+      );
+    }
+
+    let wrapped = 0;
+    const sweep = async () => {
+      for (const organisationId of await organisations()) {
+        wrapped += await this.copyWraps(organisationId, next);
+      }
+    };
+    await sweep();
+    await this.store.retireMasterKey(keyId);
+    await sweep();
+    await this.store.completeMasterKey(next.keyId);
+    let removed = 0;
+    for (const organisationId of await organisations()) {
+      removed += await this.store.removeOrganisationKeyWraps(organisationId, keyId);
+    }
+    return {
+      masterKeyId: next.keyId,
+      previousMasterKeyId: keyId,
+      organisationKeysWrapped: wrapped,
+      oldWrapsRemoved: removed,
+    };
+  }
+
+  /** Gives each of an organisation's keys a wrap by `next` that it lacks; answers how many. */
+  private async copyWraps(organisationId: string, next: MasterKeyProvider): Promise<number> {
+    const records = await this.store.organisationKeys(organisationId);
+    const covered = new Set(
+      records.filter((r) => r.masterKeyId === next.keyId).map((r) => r.version),
+    );
+    let count = 0;
+    for (const record of records) {
+      if (record.masterKeyId !== this.master.keyId || covered.has(record.version)) continue;
+      const context = organisationKeyContext(organisationId, record.version);
+      const key = await this.master.unwrap(record.wrappedKey, context);
+      const added = await this.store.addOrganisationKey(organisationId, {
+        version: record.version,
+        masterKeyId: next.keyId,
+        wrappedKey: await next.wrap(key, context),
+      });
+      if (added) count += 1;
+      covered.add(record.version);
+    }
+    return count;
+  }
+
+  private async openCheckValue(master: MasterKeyProvider, checkValue: Uint8Array): Promise<void> {
+    let opened: Uint8Array;
+    try {
+      opened = await master.unwrap(checkValue, masterCheckContext(master.keyId));
+    } catch {
+      opened = Buffer.alloc(0);
+    }
+    if (opened.length !== KEY_BYTES || !timingSafeEqual(opened, CHECK_PLAINTEXT)) {
+      throw new MasterKeyMismatchError(
+        `The master key (${master.description}, id ${master.keyId}) does not open its own check value in the key store: the store was altered, or the key provider is faulty. Nothing will be decrypted.`,
+      );
+    }
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import type {
   DataKeyRecord,
+  DataKeyRewrap,
   DestructionFeed,
   DestructionListener,
   KeyStore,
@@ -92,6 +93,83 @@ export class InMemoryKeyStore implements KeyStore {
     );
     for (const listener of this.listeners) listener(organisationId, subjectId);
     return Promise.resolve();
+  }
+
+  addMasterKey(masterKeyId: string, checkValue: Uint8Array): Promise<void> {
+    if (!this.masters.some((m) => m.masterKeyId === masterKeyId)) {
+      this.masters.push({ masterKeyId, checkValue, completedAt: null, retiredAt: null });
+    }
+    return Promise.resolve();
+  }
+
+  retireMasterKey(masterKeyId: string): Promise<void> {
+    this.updateMaster(masterKeyId, (m) => ({ ...m, retiredAt: m.retiredAt ?? new Date() }));
+    return Promise.resolve();
+  }
+
+  completeMasterKey(masterKeyId: string): Promise<void> {
+    this.updateMaster(masterKeyId, (m) => ({ ...m, completedAt: m.completedAt ?? new Date() }));
+    return Promise.resolve();
+  }
+
+  private updateMaster(
+    masterKeyId: string,
+    change: (record: MasterKeyRecord) => MasterKeyRecord,
+  ): void {
+    const index = this.masters.findIndex((m) => m.masterKeyId === masterKeyId);
+    if (index >= 0) this.masters[index] = change(this.masters[index]);
+  }
+
+  removeOrganisationKeyWraps(organisationId: string, masterKeyId: string): Promise<number> {
+    const list = this.organisations.get(organisationId) ?? [];
+    const kept = list.filter(
+      (k) =>
+        k.masterKeyId !== masterKeyId ||
+        !list.some((o) => o.version === k.version && o.masterKeyId !== masterKeyId),
+    );
+    this.organisations.set(organisationId, kept);
+    return Promise.resolve(list.length - kept.length);
+  }
+
+  dataKeysWrappedBefore(
+    organisationId: string,
+    version: number,
+    limit: number,
+  ): Promise<DataKeyRecord[]> {
+    const found: DataKeyRecord[] = [];
+    for (const [key, list] of this.data) {
+      if (!key.startsWith(`${organisationId}/`)) continue;
+      for (const k of list) {
+        if (k.organisationKeyVersion !== null && k.organisationKeyVersion < version)
+          found.push({ ...k });
+      }
+    }
+    return Promise.resolve(found.slice(0, limit));
+  }
+
+  rewrapDataKeys(organisationId: string, keys: readonly DataKeyRewrap[]): Promise<number> {
+    let count = 0;
+    for (const rewrap of keys) {
+      const id = `${organisationId}/${rewrap.subjectId}`;
+      const list = this.data.get(id) ?? [];
+      this.data.set(
+        id,
+        list.map((k) => {
+          if (
+            k.version !== rewrap.version ||
+            k.organisationKeyVersion !== rewrap.fromOrganisationKeyVersion
+          )
+            return k;
+          count += 1;
+          return {
+            ...k,
+            organisationKeyVersion: rewrap.organisationKeyVersion,
+            wrappedKey: rewrap.wrappedKey,
+          };
+        }),
+      );
+    }
+    return Promise.resolve(count);
   }
 
   close(): Promise<void> {

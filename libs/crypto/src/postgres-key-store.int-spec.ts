@@ -153,6 +153,24 @@ describe('PostgresKeyStore', () => {
     );
   });
 
+  it('makes every listening process wrap new data keys with a rotated organisation key at once', async () => {
+    const organisationId = randomUUID();
+    const writer = keyring();
+    const wrappedBy = async (subject: string) =>
+      withOrganisation(db.app, organisationId, async (client) => {
+        await writer.keysForWriting(organisationId, [subject]);
+        const { rows } = await client.query<{ v: number }>(
+          'SELECT organisation_key_version AS v FROM data_keys WHERE subject_id = $1',
+          [subject],
+        );
+        return rows[0].v;
+      });
+    expect(await wrappedBy(randomUUID())).toBe(1);
+    const rotation = await keyring().rotateOrganisationKey(organisationId, { batchSize: 1 });
+    expect(rotation).toMatchObject({ version: 2, dataKeysRewrapped: 1 });
+    await eventually(async () => (await wrappedBy(randomUUID())) === 2, 'the new version');
+  });
+
   it('refuses to make organisation keys under a retired master key', async () => {
     const organisationId = randomUUID();
     const retiring = keyring();

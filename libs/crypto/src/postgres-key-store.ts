@@ -2,6 +2,7 @@ import { Client, type Notification, type Pool } from 'pg';
 import { inTransaction, withOrganisation } from '@beecastle/database';
 import type {
   DataKeyRecord,
+  DataKeyRewrap,
   DestructionFeed,
   DestructionListener,
   KeyStore,
@@ -118,6 +119,10 @@ export class PostgresKeyStore implements KeyStore {
         [organisationId, key.version, key.masterKeyId, key.wrappedKey],
       );
       if (rows[0].retired) throw new MasterKeyRetiredError(key.masterKeyId);
+      // A new version: every process takes it for new data keys at once, not when its cache ends.
+      if (rows[0].added && key.version > 1) {
+        await client.query(`SELECT pg_notify($1, $2)`, [KEYS_CHANNEL, `${organisationId}/*`]);
+      }
       return rows[0].added;
     });
   }
@@ -177,6 +182,82 @@ export class PostgresKeyStore implements KeyStore {
         KEYS_CHANNEL,
         `${organisationId}/${subjectId}`,
       ]);
+    });
+  }
+
+  async addMasterKey(masterKeyId: string, checkValue: Uint8Array): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO master_keys (master_key_id, check_value) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+      [masterKeyId, checkValue],
+    );
+  }
+
+  async retireMasterKey(masterKeyId: string): Promise<void> {
+    // Waits for organisation keys being made under it (they hold the row FOR SHARE).
+    await this.pool.query(
+      `UPDATE master_keys SET retired_at = coalesce(retired_at, now()) WHERE master_key_id = $1`,
+      [masterKeyId],
+    );
+  }
+
+  async completeMasterKey(masterKeyId: string): Promise<void> {
+    await this.pool.query(
+      `UPDATE master_keys SET completed_at = coalesce(completed_at, now()) WHERE master_key_id = $1`,
+      [masterKeyId],
+    );
+  }
+
+  removeOrganisationKeyWraps(organisationId: string, masterKeyId: string): Promise<number> {
+    return withOrganisation(this.pool, organisationId, async (client) => {
+      // Only versions that have another wrap: a key is never left without one.
+      const { rowCount } = await client.query(
+        `DELETE FROM organisation_keys k
+          WHERE k.org_id = $1 AND k.master_key_id = $2
+            AND EXISTS (SELECT 1 FROM organisation_keys o
+                         WHERE o.org_id = k.org_id AND o.version = k.version
+                           AND o.master_key_id <> k.master_key_id)`,
+        [organisationId, masterKeyId],
+      );
+      return rowCount ?? 0;
+    });
+  }
+
+  dataKeysWrappedBefore(
+    organisationId: string,
+    version: number,
+    limit: number,
+  ): Promise<DataKeyRecord[]> {
+    return withOrganisation(this.pool, organisationId, async (client) => {
+      const { rows } = await client.query<DataKeyRow>(
+        `SELECT subject_id, version, organisation_key_version, wrapped_key FROM data_keys
+          WHERE org_id = $1 AND organisation_key_version < $2
+          ORDER BY organisation_key_version, subject_id, version LIMIT $3`,
+        [organisationId, version, limit],
+      );
+      return rows.map(toDataKeyRecord);
+    });
+  }
+
+  async rewrapDataKeys(organisationId: string, keys: readonly DataKeyRewrap[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    return withOrganisation(this.pool, organisationId, async (client) => {
+      const { rowCount } = await client.query(
+        `UPDATE data_keys d
+            SET organisation_key_version = k.organisation_key_version, wrapped_key = k.wrapped_key
+           FROM unnest($2::text[], $3::int[], $4::int[], $5::int[], $6::bytea[])
+                AS k(subject_id, version, from_version, organisation_key_version, wrapped_key)
+          WHERE d.org_id = $1 AND d.subject_id = k.subject_id AND d.version = k.version
+            AND d.organisation_key_version = k.from_version AND d.destroyed_at IS NULL`,
+        [
+          organisationId,
+          keys.map((k) => k.subjectId),
+          keys.map((k) => k.version),
+          keys.map((k) => k.fromOrganisationKeyVersion),
+          keys.map((k) => k.organisationKeyVersion),
+          keys.map((k) => Buffer.from(k.wrappedKey)),
+        ],
+      );
+      return rowCount ?? 0;
     });
   }
 

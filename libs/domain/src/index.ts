@@ -2,6 +2,7 @@ export * from './access/permissions';
 export * from './contact/contact';
 export * from './contact/contact-history';
 export * from './contact/contact.events';
+export * from './keys/key.events';
 export * from './organisation/organisation';
 export * from './organisation/organisation.events';
 export * from './platform/platform.events';
