@@ -210,3 +210,30 @@ export function startCheckpointPoller(
     },
   };
 }
+
+/** The projector on a worker thread of its own (api-projector-thread.ts, through ts-node). */
+export async function startProjectorThread(
+  databaseUrl: string,
+  dataDir: string,
+): Promise<{ stop(): Promise<void> }> {
+  const worker = new Worker(
+    `require(${JSON.stringify(require.resolve('ts-node'))}).register({ transpileOnly: true });
+     require(${JSON.stringify(require.resolve('tsconfig-paths/register'))});
+     require(${JSON.stringify(require.resolve('./api-projector-thread.ts'))});`,
+    { eval: true, workerData: { databaseUrl, dataDir } },
+  );
+  const next = () =>
+    new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+    });
+  await next();
+  return {
+    stop: async () => {
+      const stopped = next();
+      worker.postMessage('stop');
+      await stopped;
+      await worker.terminate();
+    },
+  };
+}

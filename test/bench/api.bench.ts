@@ -57,6 +57,7 @@ import {
 import {
   runCommandLoad,
   runHealthLoad,
+  startProjectorThread,
   startCheckpointPoller,
   type CheckpointSighting,
   type CommandLoadResult,
@@ -86,6 +87,7 @@ const POLL_MS = 2;
 const DIAGNOSE = process.env.BENCH_DIAGNOSE === '1';
 // BENCH_PROFILE=<file>.cpuprofile: a CPU profile of the server's thread during the command load.
 const PROFILE = process.env.BENCH_PROFILE;
+const PROJECTOR_THREAD = process.env.BENCH_PROJECTOR === 'thread';
 // BENCH_TRACE_QUERIES=1: every statement this process sends during the command load, timed.
 const TRACE_QUERIES = process.env.BENCH_TRACE_QUERIES === '1';
 
@@ -188,14 +190,17 @@ async function main(): Promise<void> {
   await app.listen(0, '127.0.0.1');
   const port = ((app.getHttpServer() as Server).address() as AddressInfo).port;
   // As main.ts does under `npm start`: the projector in the API's process, on its own pool.
-  const projector = startPostgresProjector(
-    database.appUrl,
-    PROJECTIONS,
-    (message, fields) => {
-      if (message.includes('failed')) console.error(`projector: ${message}`, fields);
-    },
-    masterKey,
-  );
+  // BENCH_PROJECTOR=thread (diagnosis only) gives it an event loop of its own instead.
+  const projector = PROJECTOR_THREAD
+    ? await startProjectorThread(database.appUrl, dataDir)
+    : startPostgresProjector(
+        database.appUrl,
+        PROJECTIONS,
+        (message, fields) => {
+          if (message.includes('failed')) console.error(`projector: ${message}`, fields);
+        },
+        masterKey,
+      );
   const report = new Report();
   Object.assign(report.figures, {
     at: new Date().toISOString(),
@@ -427,6 +432,8 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
       });
   const eventsBefore = await eventCount(superuser);
   const rss = sampleRss();
+  const seedTrace = TRACE_QUERIES ? traceQueries() : undefined;
+  const seedCpu = DIAGNOSE ? await cpuTimes(superuser) : undefined;
   const seedStarted = performance.now();
   let next = 0;
   await Promise.all(
@@ -455,6 +462,8 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
   const seedMs = performance.now() - seedStarted;
   const memory = rss.stop();
   const imported = (await eventCount(superuser)) - eventsBefore;
+  if (seedTrace) printTrace(seedTrace.stop(), imported, 'event');
+  if (seedCpu) printCpu(seedCpu, await cpuTimes(superuser), seedMs, imported, 'event');
   const seedRate = rate(imported, seedMs);
   report.row(
     [
@@ -613,7 +622,8 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
             pg_indexes_size(c.oid)::text AS indexes,
             (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I', c.relname), false, true, '')))[1]::text AS rows
        FROM pg_class c
-      WHERE c.relname IN ('contacts', 'interactions', 'events', 'streams') AND c.relkind = 'r'
+      WHERE c.relname IN ('contacts', 'interactions', 'events', 'streams', 'data_keys')
+        AND c.relkind = 'r'
       ORDER BY pg_total_relation_size(c.oid) DESC`,
   );
   for (const size of sizes) {
@@ -622,7 +632,7 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
     const perRow = Number(size.rows) > 0 ? ` (${fmt(total / Number(size.rows))} B a row)` : '';
     report.row(
       [
-        `size on disk: ${size.relname}${['events', 'streams'].includes(size.relname) ? ' (the log)' : ''}`,
+        `size on disk: ${size.relname}${SIZE_NOTES[size.relname] ?? ''}`,
         `${fmt(total / 2 ** 20, total < 10 * 2 ** 20 ? 1 : 0)} MiB`,
         '',
         '',
@@ -638,6 +648,12 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
 }
 
 const WARM_UP = 50;
+
+const SIZE_NOTES: Record<string, string> = {
+  events: ' (the log)',
+  streams: ' (the log)',
+  data_keys: ' (key store)',
+};
 
 interface Sample {
   readonly org_id: string;
@@ -774,8 +790,9 @@ function printCpu(
   after: Map<string, number>,
   wallMs: number,
   commands: number,
+  unit = 'command',
 ): void {
-  console.log(`   CPU during the command load (% of one core; µs per command):`);
+  console.log(`   CPU (% of one core; µs per ${unit}):`);
   const rows = [...after]
     .map(([key, seconds]) => [key, seconds - (before.get(key) ?? 0)] as const)
     .filter(([, seconds]) => seconds > 0)
@@ -848,10 +865,12 @@ function traceQueries(): { stop(): Map<string, { count: number; ms: number }> } 
   };
 }
 
-function printTrace(stats: Map<string, { count: number; ms: number }>, commands: number): void {
-  console.log(
-    `   statements sent during the command load, per command (${fmt(commands)} commands):`,
-  );
+function printTrace(
+  stats: Map<string, { count: number; ms: number }>,
+  commands: number,
+  unit = 'command',
+): void {
+  console.log(`   statements sent, per ${unit} (${fmt(commands)} ${unit}s):`);
   for (const [key, { count, ms: total }] of [...stats]
     .sort((a, b) => b[1].ms - a[1].ms)
     .slice(0, 25))
