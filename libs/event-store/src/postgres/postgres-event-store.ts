@@ -14,6 +14,7 @@ import type {
 import { EventStoreError } from '../errors';
 import { appendEvents, appendEventsToStreams, readStreamHead } from './append-events';
 import { CommitNotifier } from './commit-notifier';
+import { GroupCommit, type GroupCommitOptions, type GroupCommitStats } from './group-commit';
 import { NotificationListener } from './notification-listener';
 import { PostgresSubscription } from './postgres-subscription';
 import { readAllEvents, readStreamEvents } from './read-events';
@@ -30,6 +31,11 @@ export interface PostgresEventStoreOptions {
    * events committed before the call (readers only see below the snapshot xmin). 0: never wait.
    */
   readonly inFlightWaitMs?: number;
+  /**
+   * Group commit of appends made while others are in flight (group-commit.ts); `false` sends every
+   * append on its own.
+   */
+  readonly groupCommit?: GroupCommitOptions | false;
 }
 
 const DEFAULT_POLL_INTERVAL_MS = 300;
@@ -40,8 +46,9 @@ const DEFAULT_PAGE_SIZE = 1_000;
 const MAX_PAGE_SIZE = 50_000;
 
 /**
- * The event log in PostgreSQL (schema: the EventLog migration). An append is one statement; reads
- * page through the pool. `withClient` runs appends and reads on a connection the caller controls,
+ * The event log in PostgreSQL (schema: the EventLog migration). An append is one statement; appends
+ * made while others are in flight share one (group-commit.ts); reads page through the pool.
+ * `withClient` runs appends and reads on a connection the caller controls,
  * inside the caller's transaction.
  */
 export class PostgresEventStore implements EventStore {
@@ -51,6 +58,7 @@ export class PostgresEventStore implements EventStore {
   private readonly pageSize: number;
   private readonly inFlightWaitMs: number;
   private readonly notifier: CommitNotifier;
+  private readonly groupCommit: GroupCommit | undefined;
   private closed = false;
   // After a conflict surfaced by the unique index, the caller's transaction is aborted: ask the pool.
   private readonly readHead = (stream: string) => readStreamHead(this.pool, stream);
@@ -68,6 +76,15 @@ export class PostgresEventStore implements EventStore {
     if (!(this.pollIntervalMs > 0)) throw new RangeError('pollIntervalMs must be positive');
     const listenConnectionString = options.listenConnectionString;
     this.notifier = new CommitNotifier(pool);
+    if (options.groupCommit !== false) {
+      this.groupCommit = new GroupCommit(
+        {
+          alone: (stream, events, appendOptions) => this.appendAlone(stream, events, appendOptions),
+          onConnection: (work) => this.onConnection(work),
+        },
+        options.groupCommit,
+      );
+    }
     this.listener = new NotificationListener(
       () =>
         new Client({
@@ -82,12 +99,27 @@ export class PostgresEventStore implements EventStore {
     events: readonly NewEvent[],
     options: AppendOptions,
   ): Promise<AppendResult> {
-    const result = await this.onConnection((client) =>
-      appendEvents(client, stream, events, options, this.readHead),
-    );
+    const result = this.groupCommit
+      ? await this.groupCommit.append(stream, events, options)
+      : await this.appendAlone(stream, events, options);
     // Validated by now: every event names the stream's organisation.
     this.notifier.notify(events[0].metadata.organisationId);
     return result;
+  }
+
+  /** What group commit has done so far (tests, benchmarks); undefined when it is off. */
+  get groupCommitStats(): Readonly<GroupCommitStats> | undefined {
+    return this.groupCommit?.stats;
+  }
+
+  private appendAlone(
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions,
+  ): Promise<AppendResult> {
+    return this.onConnection((client) =>
+      appendEvents(client, stream, events, options, this.readHead),
+    );
   }
 
   async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
