@@ -44,8 +44,15 @@ export interface KeyStore {
   addOrganisationKey(organisationId: string, key: OrganisationKeyRecord): Promise<boolean>;
   /** Every version of these subjects' data keys, destroyed ones included. */
   dataKeys(organisationId: string, subjectIds: readonly string[]): Promise<DataKeyRecord[]>;
-  /** Adds the keys whose subject and version are new; returns the subjects it added. */
-  addDataKeys(organisationId: string, keys: readonly DataKeyRecord[]): Promise<Set<string>>;
+  /**
+   * The keys an append needs, in one step: for each subject that has keys, every version of them
+   * (destroyed ones included); each of the others is given `fresh` (its version 1). A subject
+   * that another process gave a key meanwhile is in neither: read it with `dataKeys`.
+   */
+  dataKeysForWriting(
+    organisationId: string,
+    fresh: readonly DataKeyRecord[],
+  ): Promise<DataKeysForWriting>;
   /**
    * Destroys every version of a subject's data key, or leaves a destroyed tombstone if it has
    * none, so that it is never given one. Every process caching the key is told to drop it.
@@ -79,6 +86,13 @@ export interface KeyStore {
    */
   readonly destructions?: DestructionFeed;
   close(): Promise<void>;
+}
+
+export interface DataKeysForWriting {
+  /** The subjects given their fresh key. */
+  readonly added: ReadonlySet<string>;
+  /** Every version of the keys of the subjects that had some. */
+  readonly existing: readonly DataKeyRecord[];
 }
 
 export interface DataKeyRewrap {

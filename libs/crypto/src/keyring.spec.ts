@@ -112,6 +112,28 @@ describe('Keyring', () => {
     );
   });
 
+  it('writes new and known subjects in one step, reading nothing first, and keeps the known keys', async () => {
+    const store = new CountingStore();
+    const key = master();
+    const [known, erased, fresh] = [randomUUID(), randomUUID(), randomUUID()];
+    const first = await new Keyring(store, key).keysForWriting(organisationId, [known]);
+    await new Keyring(store, key).destroy(organisationId, erased);
+    const reads = store.dataKeyReads;
+
+    const other = new Keyring(store, key);
+    const keys = await other.keysForWriting(organisationId, [known, fresh]);
+    expect(store.dataKeyReads).toBe(reads);
+    expect(keys.get(known)!.key.equals(first.get(known)!.key)).toBe(true);
+    expect(keys.get(fresh)!.keyId).toBe(dataKeyId(fresh, 1));
+    expect(await store.dataKeys(organisationId, [known, fresh])).toHaveLength(2);
+    await expect(new Keyring(store, key).keysForWriting(organisationId, [erased])).rejects.toThrow(
+      SubjectErasedError,
+    );
+    expect(await store.dataKeys(organisationId, [erased])).toEqual([
+      { subjectId: erased, version: 1, organisationKeyVersion: null, wrappedKey: null },
+    ]);
+  });
+
   it('serves cached keys only while it would hear of their destruction', async () => {
     const store = new CountingStore();
     const keyring = new Keyring(store, master());

@@ -194,23 +194,16 @@ export class Keyring implements PayloadKeyring {
     }
     if (missing.length === 0) return found;
 
-    const loaded = await this.loadSubjects(organisationId, missing);
-    const toCreate: string[] = [];
-    for (const subjectId of missing) {
-      const keys = loaded.get(subjectId);
-      if (keys?.destroyed) throw new SubjectErasedError(organisationId, subjectId);
-      if (keys) found.set(subjectId, keys.latest);
-      else toCreate.push(subjectId);
-    }
-    if (toCreate.length === 0) return found;
-
+    // One round trip whether the subjects are new or not (a create's contact always is): the keys
+    // of those that have some, and a fresh key for each of the others, sealed here beforehand.
+    await this.assertMasterKey();
     const { version: organisationKeyVersion, key: organisationKey } =
       await this.currentOrganisationKey(organisationId);
-    const fresh = new Map(toCreate.map((subjectId) => [subjectId, randomBytes(KEY_BYTES)]));
+    const fresh = new Map(missing.map((subjectId) => [subjectId, randomBytes(KEY_BYTES)]));
     const generation = this.generation;
-    const added = await this.store.addDataKeys(
+    const { added, existing } = await this.store.dataKeysForWriting(
       organisationId,
-      toCreate.map((subjectId): DataKeyRecord => ({
+      missing.map((subjectId): DataKeyRecord => ({
         subjectId,
         version: 1,
         organisationKeyVersion,
@@ -221,8 +214,15 @@ export class Keyring implements PayloadKeyring {
         ),
       })),
     );
+    const stored = await this.unwrapSubjects(organisationId, existing, generation);
     const raced: string[] = [];
-    for (const subjectId of toCreate) {
+    for (const subjectId of missing) {
+      const keys = stored.get(subjectId);
+      if (keys?.destroyed) throw new SubjectErasedError(organisationId, subjectId);
+      if (keys) {
+        found.set(subjectId, keys.latest);
+        continue;
+      }
       if (!added.has(subjectId)) {
         raced.push(subjectId);
         continue;
@@ -237,10 +237,10 @@ export class Keyring implements PayloadKeyring {
       });
     }
     if (raced.length > 0) {
-      // Another process made (or erased) these keys first: use what it stored.
-      const stored = await this.loadSubjects(organisationId, raced);
+      // Another process made (or erased) these keys meanwhile: use what it stored.
+      const loaded = await this.loadSubjects(organisationId, raced);
       for (const subjectId of raced) {
-        const keys = stored.get(subjectId);
+        const keys = loaded.get(subjectId);
         if (!keys || keys.destroyed) throw new SubjectErasedError(organisationId, subjectId);
         found.set(subjectId, keys.latest);
       }
@@ -499,6 +499,15 @@ export class Keyring implements PayloadKeyring {
     await this.assertMasterKey();
     const generation = this.generation;
     const records = await this.store.dataKeys(organisationId, subjectIds);
+    return this.unwrapSubjects(organisationId, records, generation);
+  }
+
+  /** Stored records as each subject's keys (unwrapped), caching what it may. */
+  private async unwrapSubjects(
+    organisationId: string,
+    records: readonly DataKeyRecord[],
+    generation: number,
+  ): Promise<Map<string, SubjectKeys>> {
     const bySubject = new Map<string, DataKeyRecord[]>();
     for (const record of records) {
       const list = bySubject.get(record.subjectId) ?? [];

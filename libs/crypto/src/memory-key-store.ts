@@ -1,6 +1,7 @@
 import type {
   DataKeyRecord,
   DataKeyRewrap,
+  DataKeysForWriting,
   DestructionFeed,
   DestructionListener,
   KeyStore,
@@ -68,15 +69,24 @@ export class InMemoryKeyStore implements KeyStore {
     );
   }
 
-  addDataKeys(organisationId: string, keys: readonly DataKeyRecord[]): Promise<Set<string>> {
+  dataKeysForWriting(
+    organisationId: string,
+    fresh: readonly DataKeyRecord[],
+  ): Promise<DataKeysForWriting> {
     const added = new Set<string>();
-    for (const key of keys) {
+    const existing: DataKeyRecord[] = [];
+    const seen = new Set<string>();
+    for (const key of fresh) {
+      if (seen.has(key.subjectId)) continue;
+      seen.add(key.subjectId);
       const list = this.data.get(`${organisationId}/${key.subjectId}`) ?? [];
-      if (list.some((k) => k.version === key.version || k.wrappedKey === null)) continue;
-      this.data.set(`${organisationId}/${key.subjectId}`, [...list, { ...key }]);
-      added.add(key.subjectId);
+      if (list.length > 0) existing.push(...list.map((k) => ({ ...k })));
+      else {
+        this.data.set(`${organisationId}/${key.subjectId}`, [{ ...key }]);
+        added.add(key.subjectId);
+      }
     }
-    return Promise.resolve(added);
+    return Promise.resolve({ added, existing });
   }
 
   destroyDataKeys(organisationId: string, subjectId: string): Promise<void> {

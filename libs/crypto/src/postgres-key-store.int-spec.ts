@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { Client, Pool, type ClientConfig } from 'pg';
 import { withOrganisation } from '@beecastle/database';
 import { createTestDatabase, type TestDatabase } from '../../database/src/testing/test-database';
 import { KeyUnavailableError, MasterKeyMismatchError, SubjectErasedError } from './errors';
 import { Keyring, dataKeyId } from './keyring';
 import { LocalMasterKeyProvider } from './master-key';
-import { PostgresKeyStore } from './postgres-key-store';
+import { PostgresKeyStore, type PostgresKeyStoreOptions } from './postgres-key-store';
 
 const master = () => new LocalMasterKeyProvider(randomBytes(32), 'a test key');
 
@@ -186,5 +187,215 @@ describe('PostgresKeyStore', () => {
     } finally {
       await db.owner.query(`UPDATE master_keys SET retired_at = NULL`);
     }
+  });
+
+  describe('keys for writing', () => {
+    const keyRows = (organisationId: string, subjectIds: readonly string[]) =>
+      withOrganisation(db.owner, organisationId, async (client) => {
+        const { rows } = await client.query<{ subject: string; version: number; live: boolean }>(
+          `SELECT subject_id AS subject, version, destroyed_at IS NULL AS live FROM data_keys
+            WHERE subject_id = ANY($1::text[]) ORDER BY subject_id, version`,
+          [subjectIds],
+        );
+        return rows;
+      });
+
+    /** A pool of the application role that records every statement it sends. */
+    const countingPool = () => {
+      const sent: { text: string; values: unknown[] }[] = [];
+      class CountingClient extends Client {
+        constructor(config?: string | ClientConfig) {
+          super(config);
+          const query = this.query.bind(this) as (...args: unknown[]) => unknown;
+          (this as { query: unknown }).query = (...args: unknown[]) => {
+            const [first, second] = args as [string | { text: string }, unknown];
+            const text = typeof first === 'string' ? first : first.text;
+            sent.push({ text, values: Array.isArray(second) ? second : [] });
+            return query(...args);
+          };
+        }
+      }
+      const pool = new Pool({ connectionString: db.appUrl, Client: CountingClient, max: 2 });
+      pools.push(pool);
+      return { pool, sent };
+    };
+    const pools: Pool[] = [];
+    afterAll(async () => {
+      await Promise.all(pools.map((p) => p.end()));
+    });
+
+    it('costs one statement and no transaction of its own, for a new subject as for a known one', async () => {
+      const organisationId = randomUUID();
+      const { pool, sent } = countingPool();
+      const made = () => {
+        const k = new Keyring(
+          new PostgresKeyStore(pool, { listenConnectionString: db.appUrl }),
+          key,
+        );
+        keyrings.push(k);
+        return k;
+      };
+      const writer = made();
+      const reader = made();
+      // Each learns the organisation's key once.
+      await writer.keysForWriting(organisationId, [randomUUID()]);
+      await reader.keysForWriting(organisationId, [randomUUID()]);
+
+      const subject = randomUUID();
+      sent.length = 0;
+      const written = (await writer.keysForWriting(organisationId, [subject])).get(subject)!;
+      expect(sent.map((s) => s.text)).toEqual([expect.stringMatching(/data_keys_for_writing/)]);
+
+      sent.length = 0;
+      const found = (await reader.keysForWriting(organisationId, [subject])).get(subject)!;
+      expect(sent).toHaveLength(1);
+      expect(found.keyId).toBe(written.keyId);
+      expect(found.key.equals(written.key)).toBe(true);
+      expect(await keyRows(organisationId, [subject])).toEqual([
+        { subject, version: 1, live: true },
+      ]);
+    });
+
+    it('gives a subject one key when two processes make it at once', async () => {
+      const organisationId = randomUUID();
+      const [here, there] = [keyring(), keyring()];
+      // Both know the organisation's key, so that the data keys race, not it.
+      await here.keysForWriting(organisationId, [randomUUID()]);
+      await there.keysForWriting(organisationId, [randomUUID()]);
+      const subjects = Array.from({ length: 20 }, () => randomUUID());
+      for (const subject of subjects) {
+        const [a, b] = await Promise.all([
+          here.keysForWriting(organisationId, [subject]),
+          there.keysForWriting(organisationId, [subject]),
+        ]);
+        expect(a.get(subject)!.key.equals(b.get(subject)!.key)).toBe(true);
+      }
+      // And batches that overlap in part.
+      const batch = Array.from({ length: 10 }, () => randomUUID());
+      const [a, b] = await Promise.all([
+        here.keysForWriting(organisationId, batch.slice(0, 7)),
+        there.keysForWriting(organisationId, batch.slice(3)),
+      ]);
+      for (const subject of batch.slice(3, 7))
+        expect(a.get(subject)!.key.equals(b.get(subject)!.key)).toBe(true);
+      const rows = await keyRows(organisationId, [...subjects, ...batch]);
+      expect(rows).toHaveLength(subjects.length + batch.length);
+      expect(rows.every((r) => r.version === 1 && r.live)).toBe(true);
+    });
+
+    it('refuses an erased subject, with or without other subjects, and gives it no key', async () => {
+      const organisationId = randomUUID();
+      const [erased, other] = [randomUUID(), randomUUID()];
+      await keyring().destroy(organisationId, erased);
+      for (const subjects of [[erased], [other, erased]]) {
+        await expect(keyring().keysForWriting(organisationId, subjects)).rejects.toThrow(
+          SubjectErasedError,
+        );
+      }
+      expect(await keyRows(organisationId, [erased])).toEqual([
+        { subject: erased, version: 1, live: false },
+      ]);
+    });
+
+    it('refuses a subject erased while its key was being made', async () => {
+      const organisationId = randomUUID();
+      const subject = randomUUID();
+      const writer = keyring();
+      await writer.keysForWriting(organisationId, [randomUUID()]);
+      // An erasure in flight: its tombstone is written, not yet committed.
+      const eraser = await db.app.connect();
+      try {
+        await eraser.query('BEGIN');
+        await eraser.query(`SELECT set_config('app.org_id', $1, true)`, [organisationId]);
+        await eraser.query(
+          `INSERT INTO data_keys (org_id, subject_id, version, destroyed_at) VALUES ($1, $2, 1, now())`,
+          [organisationId, subject],
+        );
+        const writing = writer.keysForWriting(organisationId, [subject]);
+        const outcome = writing.then(
+          () => 'written',
+          (error: unknown) => error,
+        );
+        const {
+          rows: [{ pid }],
+        } = await eraser.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        await eventually(async () => {
+          const { rows } = await db.owner.query<{ waiting: boolean }>(
+            `SELECT count(*) > 0 AS waiting FROM pg_stat_activity
+              WHERE $1 = ANY (pg_blocking_pids(pid))`,
+            [pid],
+          );
+          return rows[0].waiting;
+        }, 'the key to wait for the erasure');
+        await eraser.query('COMMIT');
+        expect(await outcome).toBeInstanceOf(SubjectErasedError);
+      } finally {
+        await eraser.query('ROLLBACK').catch(() => undefined);
+        eraser.release();
+      }
+      expect(await keyRows(organisationId, [subject])).toEqual([
+        { subject, version: 1, live: false },
+      ]);
+    });
+
+    it('commits a new key without waiting for its flush only when told the log flushes it', async () => {
+      const organisationId = randomUUID();
+      const { pool, sent } = countingPool();
+      const synchronousOf = async (options: PostgresKeyStoreOptions) => {
+        const k = new Keyring(new PostgresKeyStore(pool, options), key);
+        keyrings.push(k);
+        sent.length = 0;
+        await k.keysForWriting(organisationId, [randomUUID()]);
+        return sent.find((s) => /data_keys_for_writing/.test(s.text))!.values.at(-1);
+      };
+      expect(await synchronousOf({})).toBe(true);
+      expect(await synchronousOf({ newKeyCommits: 'synchronous' })).toBe(true);
+      expect(await synchronousOf({ newKeyCommits: 'flushed-by-event-log' })).toBe(false);
+
+      // What the flag does: the call's own transaction commits with synchronous_commit off.
+      const settingAfter = (synchronous: boolean) =>
+        withOrganisation(db.app, organisationId, async (client) => {
+          await client.query(
+            `SELECT * FROM data_keys_for_writing($1, ARRAY[$2], 1, ARRAY['\\x01'::bytea], $3)`,
+            [organisationId, randomUUID(), synchronous],
+          );
+          const { rows } = await client.query<{ setting: string; org: string }>(
+            `SELECT current_setting('synchronous_commit') AS setting,
+                    current_setting('app.org_id') AS org`,
+          );
+          return rows[0];
+        });
+      // The caller's organisation scope is left as it was.
+      expect(await settingAfter(true)).toEqual({ setting: 'on', org: organisationId });
+      expect(await settingAfter(false)).toEqual({ setting: 'off', org: organisationId });
+    });
+
+    it('runs in the organisation it names only, never inside another organisation’s scope', async () => {
+      const [orgA, orgB] = [randomUUID(), randomUUID()];
+      await expect(
+        withOrganisation(db.app, orgA, (client) =>
+          client.query(
+            `SELECT * FROM data_keys_for_writing($1, ARRAY[$2], 1, ARRAY['\\x01'::bytea], true)`,
+            [orgB, randomUUID()],
+          ),
+        ),
+      ).rejects.toThrow(/another organisation's scope/);
+      // Called alone, it leaves no scope behind on the connection.
+      const client = await db.app.connect();
+      try {
+        await client.query(
+          `SELECT * FROM data_keys_for_writing($1, ARRAY[$2], 1, ARRAY['\\x01'::bytea], true)`,
+          [orgA, randomUUID()],
+        );
+        const { rows } = await client.query<{ org: string | null }>(
+          `SELECT current_setting('app.org_id', true) AS org`,
+        );
+        expect(rows[0].org ?? '').toBe('');
+        const { rowCount } = await client.query('SELECT 1 FROM data_keys');
+        expect(rowCount).toBe(0);
+      } finally {
+        client.release();
+      }
+    });
   });
 });

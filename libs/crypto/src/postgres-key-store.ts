@@ -3,6 +3,7 @@ import { inTransaction, withOrganisation } from '@beecastle/database';
 import type {
   DataKeyRecord,
   DataKeyRewrap,
+  DataKeysForWriting,
   DestructionFeed,
   DestructionListener,
   KeyStore,
@@ -38,17 +39,37 @@ export interface PostgresKeyStoreOptions {
    * Without one, the store offers no destruction feed, and data keys are not cached.
    */
   readonly listenConnectionString?: string;
+  /**
+   * How a new data key's row is committed. `synchronous` (the default) flushes it to disk before
+   * the key is used, with a commit of its own. `flushed-by-event-log` commits it with
+   * `synchronous_commit = off`, sparing that flush, and is correct only when the event log is in
+   * this same PostgreSQL (cluster: one WAL): the key must be durable no later than the first event
+   * encrypted under it is acknowledged, and it is, because
+   * - the key's commit record is in the WAL before the key is handed out, so every append using it
+   *   begins after it, and an append that writes commits synchronously after it: PostgreSQL
+   *   flushes the WAL in order, so that commit's flush takes the key's commit with it (with
+   *   synchronous replication likewise, the standby confirms up to the later position);
+   * - an append that writes nothing (an exact retry) acknowledges events that were already there,
+   *   and those were encrypted under a key that existed before them: a subject with any event
+   *   under its key already had a key, so it is never given a fresh one;
+   * - another process that finds the key (row visible before its flush) uses it only in its own
+   *   appends, which flush it as above; erasure commits synchronously.
+   * With the event log elsewhere (EventStoreDB) nothing of this holds: keep `synchronous`.
+   */
+  readonly newKeyCommits?: 'synchronous' | 'flushed-by-event-log';
 }
 
 /** The key store in PostgreSQL (migration KeyStore), on the application role's pool. */
 export class PostgresKeyStore implements KeyStore {
   readonly destructions?: DestructionFeed;
   private readonly listener?: DestructionNotifications;
+  private readonly synchronousKeyCommits: boolean;
 
   constructor(
     private readonly pool: Pool,
     options: PostgresKeyStoreOptions = {},
   ) {
+    this.synchronousKeyCommits = options.newKeyCommits !== 'flushed-by-event-log';
     if (options.listenConnectionString !== undefined) {
       const connectionString = options.listenConnectionString;
       this.listener = new DestructionNotifications(
@@ -139,25 +160,42 @@ export class PostgresKeyStore implements KeyStore {
     });
   }
 
-  async addDataKeys(organisationId: string, keys: readonly DataKeyRecord[]): Promise<Set<string>> {
-    if (keys.length === 0) return new Set();
-    return withOrganisation(this.pool, organisationId, async (client) => {
-      const { rows } = await client.query<{ subject_id: string }>(
-        `INSERT INTO data_keys (org_id, subject_id, version, organisation_key_version, wrapped_key)
-         SELECT $1, k.subject_id, k.version, k.organisation_key_version, k.wrapped_key
-           FROM unnest($2::text[], $3::int[], $4::int[], $5::bytea[])
-                AS k(subject_id, version, organisation_key_version, wrapped_key)
-         ON CONFLICT DO NOTHING RETURNING subject_id`,
+  async dataKeysForWriting(
+    organisationId: string,
+    fresh: readonly DataKeyRecord[],
+  ): Promise<DataKeysForWriting> {
+    if (fresh.length === 0) return { added: new Set(), existing: [] };
+    const wrappingVersion = fresh[0].organisationKeyVersion;
+    if (fresh.some((k) => k.version !== 1 || k.organisationKeyVersion !== wrappingVersion)) {
+      throw new Error('Fresh data keys are version 1, all wrapped by one organisation key version');
+    }
+    let rows: (DataKeyRow & { added: boolean })[];
+    try {
+      // One round trip (migration DataKeysForWriting), alone in its implicit transaction.
+      ({ rows } = await this.pool.query<DataKeyRow & { added: boolean }>(
+        `SELECT subject_id, version, organisation_key_version, wrapped_key, added
+           FROM data_keys_for_writing($1, $2::text[], $3, $4::bytea[], $5)`,
         [
           organisationId,
-          keys.map((k) => k.subjectId),
-          keys.map((k) => k.version),
-          keys.map((k) => k.organisationKeyVersion),
-          keys.map((k) => (k.wrappedKey === null ? null : Buffer.from(k.wrappedKey))),
+          fresh.map((k) => k.subjectId),
+          wrappingVersion,
+          fresh.map((k) => (k.wrappedKey === null ? null : Buffer.from(k.wrappedKey))),
+          this.synchronousKeyCommits,
         ],
-      );
-      return new Set(rows.map((row) => row.subject_id));
-    });
+      ));
+    } catch (error) {
+      // A subject erased while the call ran (its tombstone met the INSERT): nothing was added,
+      // and the caller reads every subject again, which refuses the erased one.
+      if ((error as { code?: unknown }).code === '55000') return { added: new Set(), existing: [] };
+      throw error;
+    }
+    const added = new Set<string>();
+    const existing: DataKeyRecord[] = [];
+    for (const row of rows) {
+      if (row.added) added.add(row.subject_id);
+      else existing.push(toDataKeyRecord(row));
+    }
+    return { added, existing };
   }
 
   async destroyDataKeys(organisationId: string, subjectId: string): Promise<void> {

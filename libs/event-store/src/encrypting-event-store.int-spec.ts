@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Keyring, PostgresKeyStore } from '@beecastle/crypto';
 import { testMasterKeyProvider } from '../../crypto/src/testing/test-master-key';
+import { withOrganisation } from '../../database/src/organisation-scope';
 import { createTestDatabase, type TestDatabase } from '../../database/src/testing/test-database';
 import { describeEventStoreContract } from './contract/event-store.contract';
 import { jsonBytes, newEvent } from './contract/test-events';
@@ -26,8 +27,12 @@ afterAll(async () => {
 
 function encryptedStore(options: { pageSize?: number } = {}) {
   const inner = new PostgresEventStore(db.app, { pollIntervalMs: 100, ...options });
+  // As the product wires it (openEventLog): the log is this PostgreSQL, and flushes new keys.
   const keyring = new Keyring(
-    new PostgresKeyStore(db.app, { listenConnectionString: db.appUrl }),
+    new PostgresKeyStore(db.app, {
+      listenConnectionString: db.appUrl,
+      newKeyCommits: 'flushed-by-event-log',
+    }),
     testMasterKeyProvider(),
   );
   return {
@@ -97,6 +102,39 @@ describe('the encrypted log in PostgreSQL', () => {
       });
     } finally {
       await close();
+    }
+  });
+
+  // Why a new key may commit unflushed (PostgresKeyStore's newKeyCommits): an append that writes
+  // nothing acknowledges events that were there before, under a key that was there before them.
+  it('gives no subject a new key on an exact retry, even in a process that knows no keys', async () => {
+    const organisationId = randomUUID();
+    const contactId = randomUUID();
+    const stream = streamName('contact', organisationId, contactId);
+    const events = [newEvent(organisationId), newEvent(organisationId)];
+    const first = encryptedStore();
+    const again = encryptedStore();
+    const keys = () =>
+      withOrganisation(db.owner, organisationId, async (client) => {
+        const { rows } = await client.query<{ subject_id: string; created_at: Date }>(
+          'SELECT subject_id, created_at FROM data_keys ORDER BY subject_id',
+        );
+        return rows;
+      });
+    try {
+      const appended = await first.store.appendToStream(stream, events, {
+        expectedRevision: 'no_stream',
+      });
+      const before = await keys();
+      expect(before.map((k) => k.subject_id)).toEqual([contactId]);
+      const retried = await again.store.appendToStream(stream, events, {
+        expectedRevision: 'no_stream',
+      });
+      expect(retried).toEqual(appended);
+      expect(await keys()).toEqual(before);
+    } finally {
+      await first.close();
+      await again.close();
     }
   });
 });

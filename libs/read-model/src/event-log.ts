@@ -41,7 +41,11 @@ export function openEventLog(pool: Pool, options: EventLogOptions): EventLog {
   const { masterKey, ...storeOptions } = options;
   const inner = new PostgresEventStore(pool, storeOptions);
   const keyring = new Keyring(
-    new PostgresKeyStore(pool, { listenConnectionString: options.listenConnectionString }),
+    new PostgresKeyStore(pool, {
+      listenConnectionString: options.listenConnectionString,
+      // The log is this same PostgreSQL: its appends flush new keys' commits (see the option).
+      newKeyCommits: 'flushed-by-event-log',
+    }),
     masterKey,
   );
   return {

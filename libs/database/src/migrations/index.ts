@@ -7,6 +7,7 @@ import { Contacts1764000000005 } from './1764000000005-Contacts';
 import { Idempotency1764000000006 } from './1764000000006-Idempotency';
 import { MultiStreamAppend1764000000007 } from './1764000000007-MultiStreamAppend';
 import { KeyStore1764000000008 } from './1764000000008-KeyStore';
+import { DataKeysForWriting1764000000009 } from './1764000000009-DataKeysForWriting';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -21,4 +22,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   Idempotency1764000000006,
   MultiStreamAppend1764000000007,
   KeyStore1764000000008,
+  DataKeysForWriting1764000000009,
 ];
