@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  decideContact,
   type DomainError,
   type ContactEvent,
   type ContactInput,
@@ -11,6 +12,8 @@ import {
   type AppendOptions,
   type AppendResult,
   type NewEvent,
+  type ReadStreamOptions,
+  type RecordedEvent,
   type StreamAppend,
 } from '@beecastle/event-store';
 import { decodeContactEvent, encodeContactEventData } from '@beecastle/read-model';
@@ -35,16 +38,23 @@ import { UpdateContactHandler } from './update-contact/update-contact.handler';
 import { UpdateInteractionCommand } from './update-interaction/update-interaction.command';
 import { UpdateInteractionHandler } from './update-interaction/update-interaction.handler';
 
-/** The in-memory log, counting appends, with an optional concurrent writer before each append. */
+/** The in-memory log, counting reads and appends, with an optional concurrent writer before each append. */
 class ObservedStore extends InMemoryEventStore {
   appends = 0;
+  reads = 0;
+  expected: AppendOptions['expectedRevision'][] = [];
   beforeAppend?: () => Promise<void>;
+  override readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
+    this.reads += 1;
+    return super.readStream(stream, options);
+  }
   override async appendToStream(
     stream: string,
     events: readonly NewEvent[],
     options: AppendOptions,
   ): Promise<AppendResult> {
     this.appends += 1;
+    this.expected.push(options.expectedRevision);
     await this.beforeAppend?.();
     return super.appendToStream(stream, events, options);
   }
@@ -203,6 +213,32 @@ describe('contact command handlers (in-memory log)', () => {
         correlationId: 'req-1234567890',
         clientIp: '203.0.113.7',
       });
+    });
+
+    it('appends with no_stream at once, reading nothing: a new id has no stream', async () => {
+      const written = await create({ firstName: 'Ada' });
+      expect(written.version).toBe(0);
+      expect(store.reads).toBe(0);
+      expect(store.appends).toBe(1);
+      expect(store.expected).toEqual(['no_stream']);
+    });
+
+    it('fails loudly, appending nothing, if a new id were already in use', async () => {
+      const { id } = await create({ firstName: 'Ada' });
+      const error = await contacts
+        .create(context, id, (contact, now) => ({
+          events: decideContact(
+            { type: 'CreateContact', contactId: id, fields: { firstName: 'Bob' } },
+            contact.state,
+            { actor: context.actor, role: 'editor', now },
+          ),
+          result: undefined,
+        }))
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect(error).not.toBeInstanceOf(ProblemException);
+      expect((error as Error).message).toMatch(/already in use/);
+      expect(await history(id)).toHaveLength(1);
     });
 
     it('gives every contact its own id', async () => {

@@ -121,6 +121,32 @@ export class ContactRepository {
   }
 
   /**
+   * A contact the server has just named (randomUUID): decided on the empty state and appended
+   * with `no_stream`, without reading its stream, which cannot exist. A WrongExpectedVersion here
+   * means an id was used twice: a bug to report, not a conflict to retry.
+   */
+  async create<R>(
+    context: CommandContext,
+    contactId: string,
+    decide: (contact: LoadedContact, now: Date) => ContactDecision<R> | Promise<ContactDecision<R>>,
+  ): Promise<ContactChanged<R>> {
+    const none: LoadedContact = { state: foldContact([]), revision: 'no_stream', events: [] };
+    const { events, result } = await decision(() => decide(none, new Date()));
+    if (events.length === 0) return { result, version: versionOf(none.revision) };
+    try {
+      const appended = await this.store.appendToStream(
+        contactStream(context.organisationId, contactId),
+        events.map((event) => toNewEvent(event, encodeContactEventData(event), context)),
+        { expectedRevision: 'no_stream' },
+      );
+      return { result, version: Number(appended.nextExpectedRevision) };
+    } catch (error) {
+      if (!(error instanceof WrongExpectedVersionError)) throw error;
+      throw new Error(`The new contact id ${contactId} was already in use`, { cause: error });
+    }
+  }
+
+  /**
    * Read, decide, append with the expected revision. With a version from the client (If-Match),
    * a contact at another version, or one changed before the append lands, answers 412 and appends
    * nothing. Without one, a conflicting append starts over from the read, a few times.

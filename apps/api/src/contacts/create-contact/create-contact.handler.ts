@@ -18,20 +18,16 @@ export class CreateContactHandler implements ICommandHandler<CreateContactComman
     requireSomeField(fields);
     // The server names the contact: ids are never the client's to choose or guess.
     const contactId = randomUUID();
-    const { version } = await this.contacts.change(
-      context,
-      contactId,
-      undefined,
-      async (contact, now) => {
-        const events = decideContact({ type: 'CreateContact', contactId, fields }, contact.state, {
-          actor: context.actor,
-          role,
-          now,
-        });
-        await this.owners.requireAssignable(context.organisationId, events);
-        return { events, result: undefined };
-      },
-    );
+    // A new id has no stream to read: the repository appends with `no_stream` at once.
+    const { version } = await this.contacts.create(context, contactId, async (contact, now) => {
+      const events = decideContact({ type: 'CreateContact', contactId, fields }, contact.state, {
+        actor: context.actor,
+        role,
+        now,
+      });
+      await this.owners.requireAssignable(context.organisationId, events);
+      return { events, result: undefined };
+    });
     return { id: contactId, version };
   }
 }
