@@ -8,6 +8,7 @@ import { Idempotency1764000000006 } from './1764000000006-Idempotency';
 import { MultiStreamAppend1764000000007 } from './1764000000007-MultiStreamAppend';
 import { KeyStore1764000000008 } from './1764000000008-KeyStore';
 import { DataKeysForWriting1764000000009 } from './1764000000009-DataKeysForWriting';
+import { LeanerAppends1764000000010 } from './1764000000010-LeanerAppends';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -23,4 +24,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   MultiStreamAppend1764000000007,
   KeyStore1764000000008,
   DataKeysForWriting1764000000009,
+  LeanerAppends1764000000010,
 ];

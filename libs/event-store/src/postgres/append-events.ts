@@ -12,6 +12,7 @@ import type {
   NewEvent,
   StreamAppend,
 } from '../event-store.port';
+import { byteaArray, int2Array, int4Array, int8Array, textArray, uuidArray } from './binary-arrays';
 import type { Queryable } from './event-rows';
 
 /** SQLSTATEs raised by the events migration's functions and triggers. */
@@ -72,19 +73,7 @@ export async function appendEvents(
     const { rows } = await db.query<unknown[]>({
       name: 'bc_append_to_stream',
       text: APPEND_SQL,
-      values: [
-        stream,
-        organisationId,
-        mode,
-        revision,
-        events.map((e) => e.eventId),
-        events.map((e) => e.type),
-        events.map((e) => e.schemaVersion),
-        events.map((e) => e.data),
-        events.map((e) => encodeMetadata(e)),
-        events.map((e) => e.metadata.actorId),
-        events.map((e) => e.metadata.requestId ?? null),
-      ],
+      values: [stream, organisationId, mode, revision, ...eventColumns(events)],
       rowMode: 'array',
     });
     const [next, commit, prepare] = rows[0] as [string, string, string];
@@ -99,6 +88,38 @@ export async function appendEvents(
 
 const APPEND_STREAMS_SQL = `SELECT append_to_streams($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
 
+/** The per-event array arguments of `append_to_stream` and `append_to_streams`, in binary. */
+function eventColumns(events: readonly NewEvent[]): Buffer[] {
+  return [
+    uuidArray(events.map((e) => e.eventId)),
+    textArray(events.map((e) => e.type)),
+    int2Array(events.map((e) => e.schemaVersion)),
+    byteaArray(events.map((e) => e.data)),
+    byteaArray(events.map((e) => encodeMetadata(e))),
+    textArray(events.map((e) => e.metadata.actorId)),
+    textArray(events.map((e) => e.metadata.requestId ?? null)),
+  ];
+}
+
+/** The arguments of `append_to_streams` for validated appends (binary-arrays.ts says why). */
+export function appendToStreamsValues(
+  appends: readonly StreamAppend[],
+  organisationIds: readonly string[],
+): Buffer[] {
+  return [
+    textArray(appends.map((a) => a.stream)),
+    uuidArray(organisationIds),
+    textArray(
+      appends.map((a) => (typeof a.expectedRevision === 'bigint' ? 'exact' : a.expectedRevision)),
+    ),
+    int8Array(
+      appends.map((a) => (typeof a.expectedRevision === 'bigint' ? a.expectedRevision : null)),
+    ),
+    int4Array(appends.map((a) => a.events.length)),
+    ...eventColumns(appends.flatMap((a) => a.events)),
+  ];
+}
+
 /**
  * Several streams in one round trip: `append_to_streams` (MultiStreamAppend migration) locks them
  * all, checks each as `append_to_stream` would, chains, inserts and advances the heads. Returns
@@ -110,27 +131,11 @@ export async function appendEventsToStreams(
   readHead: (stream: string) => Promise<bigint | 'no_stream'>,
 ): Promise<{ results: AppendResult[]; organisationIds: string[] }> {
   const organisationIds = validateAppends(appends);
-  const events = appends.flatMap((a) => a.events);
   try {
     const { rows } = await db.query<unknown[]>({
       name: 'bc_append_to_streams',
       text: APPEND_STREAMS_SQL,
-      values: [
-        appends.map((a) => a.stream),
-        organisationIds,
-        appends.map((a) => (typeof a.expectedRevision === 'bigint' ? 'exact' : a.expectedRevision)),
-        appends.map((a) =>
-          typeof a.expectedRevision === 'bigint' ? a.expectedRevision.toString() : null,
-        ),
-        appends.map((a) => a.events.length),
-        events.map((e) => e.eventId),
-        events.map((e) => e.type),
-        events.map((e) => e.schemaVersion),
-        events.map((e) => e.data),
-        events.map((e) => encodeMetadata(e)),
-        events.map((e) => e.metadata.actorId),
-        events.map((e) => e.metadata.requestId ?? null),
-      ],
+      values: appendToStreamsValues(appends, organisationIds),
       rowMode: 'array',
     });
     const flat = rows[0][0] as string[];

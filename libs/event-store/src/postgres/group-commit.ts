@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { DatabaseError } from 'pg';
-import { encodeMetadata, MAX_EVENTS_PER_APPEND, validateAppend } from '../append-validation';
+import { MAX_EVENTS_PER_APPEND, validateAppend } from '../append-validation';
 import { WrongExpectedVersionError } from '../errors';
 import type { AppendOptions, AppendResult, NewEvent, StreamAppend } from '../event-store.port';
+import { appendToStreamsValues } from './append-events';
 import type { Queryable } from './event-rows';
 
 export interface GroupCommitOptions {
@@ -273,26 +274,13 @@ export class GroupCommit {
 
 /** One `append_to_streams` call for the group (validated members, distinct streams). */
 async function appendGroup(db: Queryable, members: readonly Member[]): Promise<AppendResult[]> {
-  const events = members.flatMap((m) => m.events);
   const { rows } = await db.query<unknown[]>({
     name: 'bc_append_group',
     text: APPEND_GROUP_SQL,
-    values: [
-      members.map((m) => m.stream),
+    values: appendToStreamsValues(
+      members,
       members.map((m) => m.organisationId),
-      members.map((m) => (typeof m.expectedRevision === 'bigint' ? 'exact' : m.expectedRevision)),
-      members.map((m) =>
-        typeof m.expectedRevision === 'bigint' ? m.expectedRevision.toString() : null,
-      ),
-      members.map((m) => m.events.length),
-      events.map((e) => e.eventId),
-      events.map((e) => e.type),
-      events.map((e) => e.schemaVersion),
-      events.map((e) => e.data),
-      events.map((e) => encodeMetadata(e)),
-      events.map((e) => e.metadata.actorId),
-      events.map((e) => e.metadata.requestId ?? null),
-    ],
+    ),
     rowMode: 'array',
   });
   const flat = rows[0][0] as string[];
