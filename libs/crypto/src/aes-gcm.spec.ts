@@ -5,6 +5,7 @@ import {
   TAG_BYTES,
   associatedData,
   open,
+  randomKey,
   seal,
 } from './aes-gcm';
 
@@ -21,6 +22,22 @@ describe('AES-256-GCM seal and open', () => {
     expect(first.equals(second)).toBe(false);
     expect(open(key, first, context)).toEqual(plaintext);
     expect(first.includes(plaintext)).toBe(false);
+  });
+
+  it('never hands out the same nonce or key twice, across refills of its random pool', () => {
+    // A 4 KiB pool holds about 340 nonces: this crosses it many times, keys interleaved.
+    const nonces = new Set<string>();
+    const keys = new Set<string>();
+    for (let i = 0; i < 3_000; i += 1) {
+      nonces.add(seal(key, plaintext, context).subarray(0, NONCE_BYTES).toString('hex'));
+      const fresh = randomKey();
+      expect(fresh).toHaveLength(32);
+      keys.add(fresh.toString('hex'));
+    }
+    expect(nonces.size).toBe(3_000);
+    expect(keys.size).toBe(3_000);
+    // Handed out as copies: what the pool wipes behind it is not the caller's key.
+    expect([...keys].some((k) => /^(00)+$/.test(k))).toBe(false);
   });
 
   it('refuses another key, other associated data, and any changed byte', () => {

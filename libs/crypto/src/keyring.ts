@@ -1,5 +1,12 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { AuthenticationFailedError, KEY_BYTES, associatedData, open, seal } from './aes-gcm';
+import {
+  AuthenticationFailedError,
+  KEY_BYTES,
+  associatedData,
+  open,
+  randomKey,
+  seal,
+} from './aes-gcm';
 import { KeyUnavailableError, MasterKeyMismatchError, SubjectErasedError } from './errors';
 import { KeyCache } from './key-cache';
 import type { DataKeyRecord, KeyStore } from './key-store';
@@ -199,7 +206,7 @@ export class Keyring implements PayloadKeyring {
     await this.assertMasterKey();
     const { version: organisationKeyVersion, key: organisationKey } =
       await this.currentOrganisationKey(organisationId);
-    const fresh = new Map(missing.map((subjectId) => [subjectId, randomBytes(KEY_BYTES)]));
+    const fresh = new Map(missing.map((subjectId) => [subjectId, randomKey()]));
     const generation = this.generation;
     const { added, existing } = await this.store.dataKeysForWriting(
       organisationId,
