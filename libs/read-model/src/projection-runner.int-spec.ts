@@ -3,6 +3,7 @@ import { PostgresEventStore, type RecordedEvent } from '@beecastle/event-store';
 import { newContactStream, newEvent } from '../../event-store/src/contract/test-events';
 import { createTestDatabase, type TestDatabase } from '../../database/src/testing/test-database';
 import { CheckpointConflictError, CheckpointStore } from './checkpoint-store';
+import { CheckpointWait } from './checkpoint-wait';
 import type { Projection, ProjectionTransaction } from './projection';
 import { ProjectionRunner } from './projection-runner';
 
@@ -10,10 +11,12 @@ import { ProjectionRunner } from './projection-runner';
 class CountingProjection implements Projection {
   readonly name = 'test.counting';
   failuresLeft = 0;
+  readonly batchSizes: number[] = [];
 
   constructor(private readonly deliveries = new Map<string, number>()) {}
 
   async apply(events: readonly RecordedEvent[], tx: ProjectionTransaction): Promise<void> {
+    this.batchSizes.push(events.length);
     for (const event of events) {
       this.deliveries.set(event.eventId, (this.deliveries.get(event.eventId) ?? 0) + 1);
       if (this.failuresLeft > 0) {
@@ -48,13 +51,17 @@ describe('ProjectionRunner (PostgreSQL)', () => {
   const org = randomUUID();
   const runners: ProjectionRunner[] = [];
 
-  const runner = (projection: Projection): ProjectionRunner => {
+  const runner = (
+    projection: Projection,
+    options: Partial<ConstructorParameters<typeof ProjectionRunner>[1]> = {},
+  ): ProjectionRunner => {
     const r = new ProjectionRunner(projection, {
       pool: db.app,
       store,
       lockConnectionString: db.appUrl,
       maxBatch: 7,
       standbyRetryMs: 100,
+      ...options,
     });
     runners.push(r);
     return r;
@@ -183,5 +190,160 @@ describe('ProjectionRunner (PostgreSQL)', () => {
     }
     expect(await checkpoints.read('test.cas')).toEqual({ commit: 5n, prepare: 1n });
     expect((await counts()).rows).toBe(0);
+  });
+
+  it('commits the checkpoint with COMMIT in one statement, and on a stale one commits nothing', async () => {
+    const checkpoints = new CheckpointStore(db.app);
+    const client = await db.app.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO test_counts VALUES ('committed-with-its-checkpoint', 0, 1)`);
+      await checkpoints.advanceAndCommit(
+        client,
+        'test.cas-commit',
+        { commit: 0n, prepare: 0n },
+        { commit: 5n, prepare: 1n },
+      );
+      // The transaction is over: this stale attempt opens its own (the prefix) and fails in it.
+      await expect(
+        checkpoints.advanceAndCommit(
+          client,
+          'test.cas-commit',
+          { commit: 4n, prepare: 1n },
+          { commit: 6n, prepare: 1n },
+          `BEGIN; INSERT INTO test_counts VALUES ('written-by-a-stale-batch', 0, 1); `,
+        ),
+      ).rejects.toBeInstanceOf(CheckpointConflictError);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    expect(await checkpoints.read('test.cas-commit')).toEqual({ commit: 5n, prepare: 1n });
+    const { rows } = await db.owner.query<{ stream_id: string }>(
+      'SELECT stream_id FROM test_counts',
+    );
+    expect(rows.map((r) => r.stream_id)).toEqual(['committed-with-its-checkpoint']);
+  });
+
+  describe('live, with the poll too slow to help (only NOTIFY wakes the subscription)', () => {
+    let slowPoll: PostgresEventStore;
+
+    beforeAll(() => {
+      slowPoll = new PostgresEventStore(db.app, {
+        listenConnectionString: db.appUrl,
+        pollIntervalMs: 60_000,
+      });
+    });
+
+    afterAll(async () => {
+      await slowPoll.close();
+    });
+
+    const appendOne = async (type?: string) => {
+      const result = await slowPoll.appendToStream(
+        newContactStream(org),
+        [newEvent(org, type ? { type } : {})],
+        { expectedRevision: 'no_stream' },
+      );
+      return result.position;
+    };
+
+    it('applies and checkpoints each event of a trickle promptly, however short of a batch', async () => {
+      const projection = new CountingProjection();
+      const r = runner(projection, { store: slowPoll });
+      r.start();
+      await waitFor(() => r.current.state === 'live', 'the runner to go live');
+      // A read-your-writes wait that fails if the checkpoint has not passed the event by then.
+      const wait = new CheckpointWait(db.app, { pollMs: 2, timeoutMs: 1_000 });
+      for (let i = 0; i < 10; i += 1) {
+        const position = await appendOne();
+        await wait.until('test.counting', position);
+      }
+      // The lone last event too, with nothing appended after it.
+      expect(await counts()).toEqual({ rows: 10, applied: 10, events: 10 });
+    });
+
+    it('moves the checkpoint past events it does not take, at most once per idleCheckpointMs', async () => {
+      let commits = 0;
+      // The runner's pool, counting the connections it takes: one per commit.
+      const pool = {
+        query: (...args: Parameters<typeof db.app.query>) => db.app.query(...args),
+        connect: () => {
+          commits += 1;
+          return db.app.connect();
+        },
+      } as unknown as typeof db.app;
+      const projection = Object.assign(new CountingProjection(), { eventTypes: ['ContactNoted'] });
+      const r = runner(projection, { store: slowPoll, pool, idleCheckpointMs: 200 });
+      r.start();
+      await waitFor(() => r.current.state === 'live', 'the runner to go live');
+      const before = commits;
+      const started = Date.now();
+      let last = await appendOne('SomethingElse');
+      while (Date.now() - started < 1_000) last = await appendOne('SomethingElse');
+      await new CheckpointWait(db.app, { pollMs: 2, timeoutMs: 1_000 }).until(
+        'test.counting',
+        last,
+      );
+      // One commit for each 200 ms at most (and the one at the end), not one per append.
+      expect(commits - before).toBeLessThanOrEqual(7);
+      expect(commits - before).toBeGreaterThan(0);
+      expect((await counts()).rows).toBe(0);
+    });
+
+    it('retries a failed batch even when nothing more is appended', async () => {
+      const projection = new CountingProjection();
+      const r = runner(projection, { store: slowPoll });
+      r.start();
+      await waitFor(() => r.current.state === 'live', 'the runner to go live');
+      projection.failuresLeft = 1;
+      await appendOne();
+      await waitFor(async () => (await counts()).events >= 1, 'the retried event');
+      expect(projection.failuresLeft).toBe(0);
+      expect(await counts()).toEqual({ rows: 1, applied: 1, events: 1 });
+    });
+  });
+
+  it('catches up in full batches while the next ones are read', async () => {
+    await appendMany(10, 5);
+    const projection = new CountingProjection();
+    const r = runner(projection);
+    r.start();
+    await waitFor(async () => (await counts()).events >= 50, 'all 50 events');
+    await waitFor(() => r.current.state === 'live', 'the runner to catch up');
+    expect(projection.batchSizes.reduce((a, b) => a + b, 0)).toBe(50);
+    expect(Math.max(...projection.batchSizes)).toBeLessThanOrEqual(7);
+    // 50 events at 7 a batch: 8 batches; a page already read never trickles in one by one.
+    expect(projection.batchSizes.length).toBeLessThanOrEqual(9);
+  });
+
+  it('lets a batch being written finish before stop() answers, and commits nothing after', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inApply = new Promise<void>((resolve) => (entered = resolve));
+    const projection = new CountingProjection();
+    const gated: Projection = {
+      name: projection.name,
+      apply: async (events, tx) => {
+        entered();
+        await gate;
+        await projection.apply(events, tx);
+      },
+    };
+    await appendMany(1, 3);
+    const r = runner(gated);
+    r.start();
+    await inApply;
+    let stopped = false;
+    const stopping = r.stop().then(() => (stopped = true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    const checkpoint = await new CheckpointStore(db.app).read('test.counting');
+    expect(await counts()).toEqual({ rows: 1, applied: 3, events: 3 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await new CheckpointStore(db.app).read('test.counting')).toEqual(checkpoint);
   });
 });

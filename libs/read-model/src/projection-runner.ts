@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Client, type Pool, type PoolClient } from 'pg';
+import { Client, escapeLiteral, type Pool, type PoolClient } from 'pg';
 import {
   comparePositions,
   type EventStore,
@@ -16,6 +16,8 @@ export interface ProjectionRunnerOptions {
   /** A connection string for the session that holds the leadership lock. */
   readonly lockConnectionString: string;
   readonly maxBatch?: number;
+  /** Least time between two commits that only move the checkpoint (no events to apply). */
+  readonly idleCheckpointMs?: number;
   /** How often a standby instance tries to take over. */
   readonly standbyRetryMs?: number;
   readonly log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -43,6 +45,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class ProjectionRunner {
   private readonly checkpoints: CheckpointStore;
   private readonly maxBatch: number;
+  private readonly idleCheckpointMs: number;
   private stopping = false;
   private subscription?: Subscription;
   private lockClient?: Client;
@@ -56,6 +59,7 @@ export class ProjectionRunner {
   ) {
     this.checkpoints = new CheckpointStore(options.pool);
     this.maxBatch = options.maxBatch ?? 500;
+    this.idleCheckpointMs = options.idleCheckpointMs ?? 100;
     this.status = { name: projection.name, state: 'starting', checkpoint: null };
   }
 
@@ -127,7 +131,7 @@ export class ProjectionRunner {
   }
 
   private async follow(): Promise<void> {
-    let checkpoint = await this.checkpoints.read(this.projection.name);
+    const checkpoint = await this.checkpoints.read(this.projection.name);
     this.status = { name: this.projection.name, state: 'catching_up', checkpoint };
     this.log('leading; resuming', { from: `${checkpoint.commit}/${checkpoint.prepare}` });
     const subscription = this.options.store.subscribeToAll({
@@ -135,29 +139,26 @@ export class ProjectionRunner {
       filter: this.projection.eventTypes ? { eventTypes: this.projection.eventTypes } : undefined,
     });
     this.subscription = subscription;
-    let batch: RecordedEvent[] = [];
+    const pipeline = new CommitPipeline(checkpoint, {
+      maxBatch: this.maxBatch,
+      idleCheckpointMs: this.idleCheckpointMs,
+      commit: (batch, from, to) => this.commit(batch, from, to),
+      // A failed commit must end the loop below even when no message is coming.
+      onFailure: () => void subscription.close(),
+      onLive: () => (this.status = { ...this.status, state: 'live' }),
+    });
     try {
       for await (const message of subscription) {
-        if (this.stopping) break;
-        if (message.kind === 'event') {
-          batch.push(message.event);
-          if (batch.length < this.maxBatch) continue;
-          checkpoint = await this.commit(batch, checkpoint, message.event.position);
-        } else {
-          // caughtUp and checkpoint messages mean "nothing more for now up to here": flush.
-          const to =
-            batch.length > 0
-              ? maxPosition(batch[batch.length - 1].position, message.position)
-              : message.position;
-          if (comparePositions(to, checkpoint) > 0)
-            checkpoint = await this.commit(batch, checkpoint, to);
-          if (message.kind === 'caughtUp') this.status = { ...this.status, state: 'live' };
-        }
-        batch = [];
+        if (this.stopping || pipeline.failed) break;
+        if (message.kind === 'event') pipeline.event(message.event);
+        else pipeline.position(message.position, message.kind === 'caughtUp');
+        const room = pipeline.room();
+        if (room) await room;
       }
     } finally {
       this.subscription = undefined;
       await subscription.close();
+      await pipeline.settle();
     }
   }
 
@@ -168,10 +169,15 @@ export class ProjectionRunner {
   ): Promise<Position> {
     const client = await this.options.pool.connect();
     try {
-      await client.query('BEGIN');
-      if (batch.length > 0) await this.projection.apply(batch, transaction(client));
-      await this.checkpoints.advance(client, this.projection.name, from, to);
-      await client.query('COMMIT');
+      const tx = new BatchTransaction(client);
+      if (batch.length > 0) await this.projection.apply(batch, tx);
+      await this.checkpoints.advanceAndCommit(
+        client,
+        this.projection.name,
+        from,
+        to,
+        await tx.openingStatements(),
+      );
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
@@ -183,15 +189,189 @@ export class ProjectionRunner {
   }
 }
 
-function maxPosition(a: Position, b: Position): Position {
-  return comparePositions(a, b) >= 0 ? a : b;
+// Asynchronous commit: a crash of the database may lose the last few batches, but each with its
+// checkpoint (the WAL keeps transactions whole and in order), so they are projected again from
+// the log. It takes the WAL flush out of every batch's latency.
+const BEGIN = 'BEGIN; SET LOCAL synchronous_commit TO off';
+
+/**
+ * A batch's transaction, opened by its first statement rather than in a round trip of its own:
+ * with the first organisation's setting, or before whatever the projection sends first (pg sends
+ * a client's queries in order), or with the checkpoint if the batch writes nothing. Each round
+ * trip counts: in the API's process each waits for a turn of a busy event loop.
+ */
+class BatchTransaction implements ProjectionTransaction {
+  private opened: Promise<unknown> | undefined;
+
+  constructor(private readonly raw: PoolClient) {}
+
+  get client(): PoolClient {
+    if (!this.opened) {
+      this.opened = this.raw.query(BEGIN);
+      // Awaited before the checkpoint; a projection's own query fails first in any case.
+      this.opened.catch(() => undefined);
+    }
+    return this.raw;
+  }
+
+  async forOrganisation(organisationId: string): Promise<void> {
+    if (this.opened) {
+      await this.raw.query(`SELECT set_config('app.org_id', $1, true)`, [organisationId]);
+    } else {
+      this.opened = this.raw.query(
+        `${BEGIN}; SELECT set_config('app.org_id', ${escapeLiteral(organisationId)}, true)`,
+      );
+      await this.opened;
+    }
+  }
+
+  /** What the checkpoint's statement must be preceded by: BEGIN, unless it has been sent. */
+  async openingStatements(): Promise<string> {
+    if (!this.opened) return `${BEGIN}; `;
+    await this.opened;
+    return '';
+  }
 }
 
-function transaction(client: PoolClient): ProjectionTransaction {
-  return {
-    client,
-    forOrganisation: async (organisationId) => {
-      await client.query(`SELECT set_config('app.org_id', $1, true)`, [organisationId]);
-    },
-  };
+interface CommitPipelineOptions {
+  readonly maxBatch: number;
+  readonly idleCheckpointMs: number;
+  commit(batch: readonly RecordedEvent[], from: Position, to: Position): Promise<Position>;
+  onFailure(): void;
+  onLive(): void;
 }
+
+/**
+ * Decouples reading from writing: the subscription's messages are taken as they come while at
+ * most one batch commits, and each commit takes whatever arrived meanwhile (up to maxBatch). So
+ * under a steady trickle an event waits for at most the commit in flight and its own, never for a
+ * batch to fill; while catching up, batches stay full and the next page is read and decrypted
+ * during the commit. Commits follow one another, each from the position the last one reached, so
+ * the compare-and-set chain is the same as one at a time.
+ */
+class CommitPipeline {
+  private pending: RecordedEvent[] = [];
+  // The furthest position delivered (an event, or a "nothing more up to here" message).
+  private delivered: Position;
+  private committed: Position;
+  private liveAt: Position | undefined;
+  // Set and cleared synchronously with the loop's last check, so no message can slip between.
+  private draining = false;
+  private running: Promise<void> = Promise.resolve();
+  private failure: { error: unknown } | undefined;
+  private closing = false;
+  private lastCommitAt = 0;
+  private arrived: (() => void) | undefined;
+  private progressed: (() => void)[] = [];
+
+  constructor(
+    from: Position,
+    private readonly options: CommitPipelineOptions,
+  ) {
+    this.delivered = from;
+    this.committed = from;
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  event(event: RecordedEvent): void {
+    this.pending.push(event);
+    this.delivered = event.position;
+    // An event to apply cuts short the wait of a checkpoint-only commit.
+    this.arrived?.();
+    this.kick();
+  }
+
+  position(position: Position, caughtUp: boolean): void {
+    if (comparePositions(position, this.delivered) > 0) this.delivered = position;
+    if (caughtUp) {
+      this.liveAt = this.delivered;
+      this.checkLive();
+    }
+    this.kick();
+  }
+
+  /**
+   * Back-pressure: while two batches wait to be written, a promise the reader awaits until the
+   * next commit; otherwise nothing, so taking a buffered message stays a microtask or two.
+   */
+  room(): Promise<void> | undefined {
+    if (this.pending.length < 2 * this.options.maxBatch || !this.draining) return undefined;
+    return new Promise<void>((resolve) => this.progressed.push(resolve)).then(() => this.room());
+  }
+
+  /** Lets the commit in flight finish (a stopping leader keeps its lock until then). */
+  async settle(): Promise<void> {
+    this.closing = true;
+    this.arrived?.();
+    await this.running;
+    if (this.failure) throw this.failure.error;
+  }
+
+  private kick(): void {
+    if (this.draining || this.failure) return;
+    this.draining = true;
+    this.running = this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (!this.closing && comparePositions(this.delivered, this.committed) > 0) {
+        // One turn of the event loop, so a page already read is taken whole rather than its
+        // first event alone; a full batch need not wait.
+        if (this.pending.length < this.options.maxBatch) await nextTurn();
+        if (this.pending.length === 0 && !(await this.quietFor(this.options.idleCheckpointMs))) {
+          continue;
+        }
+        if (this.closing) break;
+        const batch = this.pending.splice(0, this.options.maxBatch);
+        const to = this.pending.length > 0 ? batch[batch.length - 1].position : this.delivered;
+        this.committed = await this.options.commit(batch, this.committed, to);
+        this.lastCommitAt = Date.now();
+        this.checkLive();
+        this.wakeReader();
+      }
+    } catch (error) {
+      this.failure = { error };
+      this.options.onFailure();
+    } finally {
+      this.draining = false;
+      this.wakeReader();
+    }
+  }
+
+  private checkLive(): void {
+    if (this.liveAt && comparePositions(this.committed, this.liveAt) >= 0) {
+      this.liveAt = undefined;
+      this.options.onLive();
+    }
+  }
+
+  private wakeReader(): void {
+    for (const resolve of this.progressed.splice(0)) resolve();
+  }
+
+  /**
+   * Moving the checkpoint past events the projection does not take is not urgent (redelivery
+   * after a crash filters them out again), and under load it would be a write transaction per
+   * page read: so at most one such commit per `ms`. Answers false if an event came meanwhile.
+   */
+  private async quietFor(ms: number): Promise<boolean> {
+    const wait = this.lastCommitAt + ms - Date.now();
+    if (wait <= 0) return true;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.arrived = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, wait);
+      this.arrived = done;
+    });
+    return this.pending.length === 0;
+  }
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
