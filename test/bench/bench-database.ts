@@ -5,26 +5,39 @@ import { freePort } from '../../libs/database/src/database-runtime';
 import { startEmbeddedPostgres } from '../../libs/database/src/embedded-postgres';
 import { runMigrations } from '../../libs/database/src/migrate';
 import { provisionDatabase } from '../../libs/database/src/provision';
+import {
+  LOOPBACK_NAMES,
+  ensureLocalCertificateAuthority,
+  ensureServerCertificate,
+} from '../../libs/runtime/src/local-certificate-authority';
 
 export interface BenchDatabase {
   readonly appUrl: string;
   readonly ownerUrl: string;
   readonly superuserUrl: string;
+  /** How every connection goes, for the output: the baselines pay it as the product does. */
+  readonly transport: string;
   close(): Promise<void>;
 }
 
 /**
  * A throwaway embedded PostgreSQL with the production schema and roles, the same settings as
- * `npm start` (fsync and synchronous_commit on), so absolute figures are comparable to a laptop run
- * and ratios to the baseline are meaningful anywhere.
+ * `npm start` (fsync and synchronous_commit on; TLS only, verified against a local CA: every URL
+ * carries sslmode=verify-full), so absolute figures are comparable to a laptop run and ratios to
+ * the baseline are meaningful anywhere. The baselines connect the same way, so they pay for TLS
+ * too.
  */
 export async function startBenchDatabase(): Promise<BenchDatabase> {
   const workDir = await mkdtemp(join(tmpdir(), 'beecastle-bench-'));
+  // As openDatabase does for `npm start`: a local CA, and a certificate from it for loopback.
+  const ca = await ensureLocalCertificateAuthority(join(workDir, 'tls'));
+  const certificate = await ensureServerCertificate(ca, 'postgres', LOOPBACK_NAMES);
   const server = await startEmbeddedPostgres({
     clusterDir: join(workDir, 'cluster'),
     secretsDir: join(workDir, 'secrets'),
     port: await freePort(),
     persistent: false,
+    tls: { certFile: certificate.certFile, keyFile: certificate.keyFile, caFile: ca.certFile },
   });
   const { ownerUrl, appUrl } = await provisionDatabase(
     server.superuserUrl,
@@ -36,6 +49,7 @@ export async function startBenchDatabase(): Promise<BenchDatabase> {
     appUrl,
     ownerUrl,
     superuserUrl: server.superuserUrl,
+    transport: 'TLS only (hostssl), sslmode=verify-full against a local CA, as npm start',
     close: async () => {
       await server.stop();
       await rm(workDir, { recursive: true, force: true });
