@@ -1,17 +1,35 @@
 /* Benchmark of the PostgreSQL event log. Run: npm run bench:event-store
  * Every figure is printed beside a baseline measured in the same run, because ratios survive noisy
- * machines and absolute numbers do not. Sizes can be scaled down with BENCH_SCALE=0.1 for a smoke run. */
-import { randomUUID } from 'node:crypto';
+ * machines and absolute numbers do not. Sizes can be scaled down with BENCH_SCALE=0.1 for a smoke run.
+ * The appends and the cold read are also measured through the encryption layer as the product
+ * wires it (EncryptingEventStore, Keyring, PostgresKeyStore, dataKeySubject: a data key per
+ * contact, made on its first event), beside the plain figure of the same run: target a cost of at
+ * most 15 %. BENCH_COLD_EVENTS_PER_CONTACT (default `10,1`) lists how many events share a data
+ * key in each encrypted log read cold: a contact with some history, and one event each as a bulk
+ * import leaves them (bench:api's seeding). */
+import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'pg';
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector';
+import { LocalMasterKeyProvider, type Keyring } from '../../libs/crypto/src';
 import {
   PostgresEventStore,
   START,
   WrongExpectedVersionError,
+  encodeMetadata,
   streamName,
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
   type NewEvent,
+  type Position,
+  type RecordedEvent,
+  type StreamAppend,
+  type Subscription,
 } from '../../libs/event-store/src';
 import { createPool } from '../../libs/database/src/pool';
+import { encryptEventStore, openEventLog } from '../../libs/read-model/src/event-log';
 import { fmt, percentile, rate, startBenchDatabase } from './bench-database';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
@@ -21,6 +39,15 @@ const CONTENTION_MS = Math.round(5000 * Math.max(SCALE, 0.2));
 const COLD_READ_EVENTS = Math.round(1_000_000 * SCALE);
 const LAG_MS = Math.round(5000 * Math.max(SCALE, 0.2));
 const WRITERS = 8;
+// Events a contact (so a data key) in the encrypted logs read cold, one read each: a contact
+// with some history, and one event each as a bulk import leaves them (bench:api's seeding).
+const COLD_EVENTS_PER_CONTACT = (process.env.BENCH_COLD_EVENTS_PER_CONTACT ?? '10,1')
+  .split(',')
+  .map(Number);
+// BENCH_PROFILE=<file>.cpuprofile: a CPU profile of the encrypted cold read.
+const PROFILE = process.env.BENCH_PROFILE;
+// Issue 5: encryption may cost at most this share of the plain throughput.
+const ENCRYPTION_COST_TARGET = 0.15;
 
 const organisationId = randomUUID();
 // A realistic contact event: ~400 bytes of JSON data, ~230 bytes of metadata.
@@ -77,6 +104,37 @@ function line(label: string, value: string, baseline: string, ratio: string, tar
   );
 }
 
+/** The encrypted figure beside the plain one of the same run: the ratio and the cost. */
+function encryptedLine(label: string, encrypted: number, plain: number): void {
+  const cost = 1 - encrypted / plain;
+  line(
+    `  ${label}`,
+    fmt(encrypted),
+    `${fmt(plain)} plain`,
+    fmt(encrypted / plain, 2) + 'x',
+    `cost ${fmt(100 * cost, 1)} % (target <= ${fmt(100 * ENCRYPTION_COST_TARGET)} %) ${cost <= ENCRYPTION_COST_TARGET ? 'ok' : 'MISSED'}`,
+  );
+}
+
+/**
+ * Plain and encrypted halves in the order plain, encrypted, encrypted, plain, so that whatever
+ * drifts over the run (the table and its indexes grow, the machine's load) falls on both alike.
+ */
+async function runPair(
+  workers: number,
+  total: number,
+  plain: (i: number) => Promise<void>,
+  encrypted: (i: number) => Promise<void>,
+): Promise<{ plainMs: number; encryptedMs: number }> {
+  const first = Math.ceil(total / 2);
+  const second = total - first;
+  const plainFirst = await runWorkers(workers, first, plain);
+  const encryptedFirst = await runWorkers(workers, first, encrypted);
+  const encryptedSecond = await runWorkers(workers, second, encrypted);
+  const plainSecond = await runWorkers(workers, second, plain);
+  return { plainMs: plainFirst + plainSecond, encryptedMs: encryptedFirst + encryptedSecond };
+}
+
 async function main(): Promise<void> {
   console.log(
     `bench:event-store  scale=${SCALE}  node ${process.version}  ${new Date().toISOString()}`,
@@ -86,6 +144,12 @@ async function main(): Promise<void> {
   owner.on('error', () => undefined); // the server stopping at the end terminates idle clients
   const app = createPool(db.appUrl, { applicationName: 'bench', max: WRITERS + 2 });
   const store = new PostgresEventStore(app, { listenConnectionString: db.appUrl });
+  // The product's wiring: openEventLog, as the API, the projector and the CLI open the log (the
+  // adapter under the encryption layer, the key store on the same pool, listening for destructions
+  // so that data keys may be cached), on the same pool as the plain store.
+  const masterKey = new LocalMasterKeyProvider(randomBytes(32), 'bench: random, this run only');
+  const encryptedLog = openEventLog(app, { masterKey, listenConnectionString: db.appUrl });
+  const encrypted = encryptedLog.store;
   try {
     await owner.query(
       'CREATE TABLE bench_baseline (payload bytea NOT NULL, metadata bytea NOT NULL)',
@@ -101,20 +165,28 @@ async function main(): Promise<void> {
     console.log(
       `payload ${data.length} B data + ${metadataBytes.length} B metadata; durability: fsync on, synchronous_commit on`,
     );
+    console.log(`connections: ${db.transport} (the baselines too)`);
+    console.log(
+      'encrypted: AES-256-GCM, a data key per contact (made with its first event, as a create does), the organisation key wrapped by a master key',
+    );
     line('figure', 'value', 'baseline', 'ratio', 'target');
+
+    // Each append goes to a new contact stream: encrypted, that is a new data key, as a create.
+    const appendTo = (target: EventStore) => async (): Promise<void> => {
+      await target.appendToStream(
+        streamName('contact', organisationId, randomUUID()),
+        [newEvent()],
+        { expectedRevision: 'no_stream' },
+      );
+    };
+    // Connections, statements, JIT, and the organisation's key (made once, on its first use).
+    await runWorkers(1, 50, appendTo(store));
+    await runWorkers(1, 50, appendTo(encrypted));
 
     // 1. One writer, one event per append, each to a new stream.
     const baseSingle = await runWorkers(1, SINGLE_APPENDS, baselineInsert);
-    const single = await runWorkers(1, SINGLE_APPENDS, async () => {
-      await store.appendToStream(
-        streamName('contact', organisationId, randomUUID()),
-        [newEvent()],
-        {
-          expectedRevision: 'no_stream',
-        },
-      );
-    });
-    const singleRate = rate(SINGLE_APPENDS, single);
+    const singlePair = await runPair(1, SINGLE_APPENDS, appendTo(store), appendTo(encrypted));
+    const singleRate = rate(SINGLE_APPENDS, singlePair.plainMs);
     const baseSingleRate = rate(SINGLE_APPENDS, baseSingle);
     line(
       '1 writer, new streams (appends/s)',
@@ -123,19 +195,17 @@ async function main(): Promise<void> {
       fmt(singleRate / baseSingleRate, 2) + 'x',
       '>= 0.6x',
     );
+    encryptedLine('encrypted, same run', rate(SINGLE_APPENDS, singlePair.encryptedMs), singleRate);
 
     // 2. Eight concurrent writers.
     const baseConcurrent = await runWorkers(WRITERS, CONCURRENT_APPENDS, baselineInsert);
-    const concurrent = await runWorkers(WRITERS, CONCURRENT_APPENDS, async () => {
-      await store.appendToStream(
-        streamName('contact', organisationId, randomUUID()),
-        [newEvent()],
-        {
-          expectedRevision: 'no_stream',
-        },
-      );
-    });
-    const concRate = rate(CONCURRENT_APPENDS, concurrent);
+    const concurrentPair = await runPair(
+      WRITERS,
+      CONCURRENT_APPENDS,
+      appendTo(store),
+      appendTo(encrypted),
+    );
+    const concRate = rate(CONCURRENT_APPENDS, concurrentPair.plainMs);
     const baseConcRate = rate(CONCURRENT_APPENDS, baseConcurrent);
     line(
       `${WRITERS} writers, new streams (appends/s)`,
@@ -143,6 +213,11 @@ async function main(): Promise<void> {
       fmt(baseConcRate),
       fmt(concRate / baseConcRate, 2) + 'x',
       '>= 0.5x',
+    );
+    encryptedLine(
+      'encrypted, same run',
+      rate(CONCURRENT_APPENDS, concurrentPair.encryptedMs),
+      concRate,
     );
 
     // 3. Eight writers contending on one stream with expected revisions.
@@ -229,6 +304,37 @@ async function main(): Promise<void> {
       `   peak RSS during the reads: ${fmt(peakRss / 2 ** 20)} MiB (heap after: ${fmt(process.memoryUsage().heapUsed / 2 ** 20)} MiB)`,
     );
 
+    // 4b. The same cold read of as many events again, encrypted, through a fresh store, key store
+    // and keyring: no key cached, each data key read from the key store and unwrapped as its
+    // events come. Once for each shape asked for (events a contact, so a data key each): the
+    // encrypted events are added after everything else and read from there.
+    for (const perContact of COLD_EVENTS_PER_CONTACT) {
+      const [before] = await store.readAll({
+        fromPosition: 'end',
+        direction: 'backwards',
+        maxCount: 1,
+      });
+      const encryptedFillStart = performance.now();
+      const contacts = await generateEncryptedEvents(owner, encryptedLog.keyring, read, perContact);
+      console.log(
+        `(generated ${fmt(read)} encrypted events, ${fmt(perContact)} a contact, ${fmt(contacts)} data keys, in ${fmt((performance.now() - encryptedFillStart) / 1000, 1)} s)`,
+      );
+      await owner.query('VACUUM ANALYZE events');
+      await owner.query('VACUUM ANALYZE data_keys');
+      const cold = await coldEncryptedRead(db.appUrl, masterKey, before.position);
+      encryptedLine(
+        `encrypted, ${fmt(perContact)} event${perContact === 1 ? '' : 's'} a key, keys cold`,
+        rate(cold.read, cold.ms),
+        coldRate,
+      );
+      console.log(
+        `   ${fmt(cold.read)} events; the same rows without decrypting (plain store): ${fmt(rate(cold.rawRead, cold.rawMs))} events/s, so decryption's own cost ${fmt(100 * (1 - cold.rawMs / cold.ms), 1)} %`,
+      );
+      console.log(
+        `   waiting for keys (key store and unwraps): ${fmt(cold.keyMs / 1000, 2)} s of ${fmt(cold.ms / 1000, 2)} s, ${fmt(cold.keyCalls)} lookups; peak RSS ${fmt(cold.peakRss / 2 ** 20)} MiB`,
+      );
+    }
+
     // 5. Subscription lag while four writers run.
     const acked = new Map<string, number>();
     const delivered = new Map<string, number>();
@@ -274,6 +380,7 @@ async function main(): Promise<void> {
       `p99 ${fmt(percentile(lags, 99), 1)} ms (target < 50)${missing ? `; ${missing} NOT DELIVERED` : ''}`,
     );
   } finally {
+    await encryptedLog.close();
     await store.close();
     await app.end();
     await owner.end();
@@ -282,13 +389,18 @@ async function main(): Promise<void> {
 }
 
 /** Reads the log from the start until caught up; counts events (and parses payloads if asked). */
-async function readWholeLog(store: PostgresEventStore, parsePayloads: boolean): Promise<number> {
+async function readWholeLog(
+  store: EventStore,
+  parsePayloads: boolean,
+  fromPosition: Position = START,
+): Promise<number> {
   let read = 0;
-  const subscription = store.subscribeToAll({ fromPosition: START });
+  const subscription = store.subscribeToAll({ fromPosition });
   for await (const message of subscription) {
     if (message.kind === 'caughtUp') break;
     if (message.kind !== 'event') continue;
-    if (parsePayloads) {
+    // The encrypted appends of figures 1 and 2 are in the log too, as ciphertext: not JSON.
+    if (parsePayloads && message.event.metadata.keyId === undefined) {
       const payload = JSON.parse(Buffer.from(message.event.data).toString('utf8')) as {
         firstName?: string;
       };
@@ -315,6 +427,207 @@ async function generateEvents(owner: Pool, count: number): Promise<void> {
       [randomUUID(), data, metadataBytes, 1_000_000_000 + done, n],
     );
   }
+}
+
+/**
+ * A cold read of the encrypted events after `after`, as a process that has just started would
+ * make it (the projector rebuilding, say): its own pool, store, key store and keyring, nothing
+ * cached. Then the same rows again through the plain store, which hands the ciphertext over as it
+ * is: the difference is what decryption and its keys cost.
+ */
+async function coldEncryptedRead(
+  appUrl: string,
+  masterKey: LocalMasterKeyProvider,
+  after: Position,
+): Promise<{
+  read: number;
+  ms: number;
+  keyMs: number;
+  keyCalls: number;
+  rawRead: number;
+  rawMs: number;
+  peakRss: number;
+}> {
+  const pool = createPool(appUrl, { applicationName: 'bench-cold-encrypted', max: 2 });
+  const log = openEventLog(pool, { masterKey, listenConnectionString: appUrl });
+  const inner = new PostgresEventStore(pool, { listenConnectionString: appUrl });
+  // Time spent waiting for keys (key store and unwraps), for where the cost goes.
+  let keyMs = 0;
+  let keyCalls = 0;
+  const keysForReading = log.keyring.keysForReading.bind(log.keyring);
+  log.keyring.keysForReading = async (organisationId, keyIds) => {
+    const started = performance.now();
+    try {
+      return await keysForReading(organisationId, keyIds);
+    } finally {
+      keyMs += performance.now() - started;
+      keyCalls += 1;
+    }
+  };
+  try {
+    let peakRss = process.memoryUsage().rss;
+    const rssTimer = setInterval(
+      () => (peakRss = Math.max(peakRss, process.memoryUsage().rss)),
+      50,
+    );
+    const profiler = PROFILE ? await startProfile() : undefined;
+    const started = performance.now();
+    const read = await readWholeLog(log.store, false, after);
+    const ms = performance.now() - started;
+    if (profiler) await profiler.stop(PROFILE ?? '');
+    clearInterval(rssTimer);
+    const rawStarted = performance.now();
+    const rawRead = await readWholeLog(inner, false, after);
+    const rawMs = performance.now() - rawStarted;
+    return {
+      read,
+      ms,
+      keyMs,
+      keyCalls,
+      rawRead,
+      rawMs,
+      peakRss: Math.max(peakRss, process.memoryUsage().rss),
+    };
+  } finally {
+    await log.close();
+    await inner.close();
+    await pool.end();
+  }
+}
+
+/** The inspector's sampling profiler on this thread. */
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
+    );
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.start');
+  return {
+    stop: async (file) => {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      session.disconnect();
+      await writeFile(file, JSON.stringify(profile));
+      console.log(`   CPU profile of the encrypted cold read written to ${file}`);
+    },
+  };
+}
+
+/**
+ * Hands over what the encryption layer would append, instead of appending it: the product's own
+ * encryption (keys from the real key store) without a million single appends.
+ */
+class CapturingStore implements EventStore {
+  captured: StreamAppend[] = [];
+
+  appendToStream(
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions,
+  ): Promise<AppendResult> {
+    return this.appendToStreams([
+      { stream, events, expectedRevision: options.expectedRevision },
+    ]).then(([result]) => result);
+  }
+
+  appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    this.captured.push(...appends);
+    return Promise.resolve(
+      appends.map((a) => ({
+        nextExpectedRevision: BigInt(a.events.length - 1),
+        position: { commit: 0n, prepare: 0n },
+      })),
+    );
+  }
+
+  readStream(): Promise<RecordedEvent[]> {
+    return Promise.reject(new Error('CapturingStore only captures appends'));
+  }
+
+  readAll(): Promise<RecordedEvent[]> {
+    return Promise.reject(new Error('CapturingStore only captures appends'));
+  }
+
+  subscribeToAll(): Subscription {
+    throw new Error('CapturingStore only captures appends');
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Fills the log with `count` events encrypted by the product's encryption layer (a data key per
+ * contact, `perContact` events each), written as the owner in batches. Answers how many contacts
+ * (data keys) that made.
+ */
+async function generateEncryptedEvents(
+  owner: Pool,
+  keyring: Keyring,
+  count: number,
+  perContact: number,
+): Promise<number> {
+  const organisation = randomUUID();
+  const capture = new CapturingStore();
+  const encrypting = encryptEventStore(capture, keyring);
+  // An append takes at most 1,000 events: five of them to an INSERT.
+  const contactsPerAppend = Math.max(1, Math.floor(1_000 / perContact));
+  let contacts = 0;
+  let encryptMs = 0;
+  let insertMs = 0;
+  for (let done = 0; done < count;) {
+    capture.captured = [];
+    for (let a = 0; a < 5 && done < count; a++) {
+      const appends: StreamAppend[] = [];
+      for (let c = 0; c < contactsPerAppend && done < count; c++) {
+        const n = Math.min(perContact, count - done);
+        const events = Array.from({ length: n }, () => {
+          const event = newEvent();
+          return { ...event, metadata: { ...event.metadata, organisationId: organisation } };
+        });
+        appends.push({
+          stream: streamName('contact', organisation, randomUUID()),
+          events,
+          expectedRevision: 'no_stream',
+        });
+        done += n;
+        contacts += 1;
+      }
+      const started = performance.now();
+      await encrypting.appendToStreams(appends);
+      encryptMs += performance.now() - started;
+    }
+    const rows = capture.captured.flatMap(({ stream, events }) =>
+      events.map((event, revision) => ({ stream, revision, event })),
+    );
+    const started = performance.now();
+    await owner.query(
+      `INSERT INTO events (org_id, stream_id, revision, event_id, type, schema_version, data, metadata,
+                           actor_id, request_id, recorded_at, prev_hash, hash)
+       SELECT $1::uuid, r.stream_id, r.revision, r.event_id::uuid, r.type, 1, r.data, r.metadata,
+              'bench', gen_random_uuid()::text, clock_timestamp(), '\\x00'::bytea, '\\x00'::bytea
+         FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])
+              AS r(stream_id, revision, event_id, type, data, metadata)`,
+      [
+        organisation,
+        rows.map((r) => r.stream),
+        rows.map((r) => r.revision),
+        rows.map((r) => r.event.eventId),
+        rows.map((r) => r.event.type),
+        rows.map((r) => Buffer.from(r.event.data)),
+        rows.map((r) => encodeMetadata(r.event)),
+      ],
+    );
+    insertMs += performance.now() - started;
+  }
+  console.log(
+    `   (encryption ${fmt(encryptMs / 1000, 1)} s, inserts ${fmt(insertMs / 1000, 1)} s)`,
+  );
+  return contacts;
 }
 
 async function rawRead(pool: Pool): Promise<number> {
