@@ -521,6 +521,21 @@ export class Keyring implements PayloadKeyring {
       list.push(record);
       bySubject.set(record.subjectId, list);
     }
+    // Each organisation key version once, before the loop: a cold read unwraps a page's data keys
+    // (hundreds) without a wait between them, which cost more than the unwraps themselves.
+    const organisationKeys = new Map<number, Buffer>();
+    for (const { subjectId, version, organisationKeyVersion, wrappedKey } of records) {
+      if (wrappedKey === null || organisationKeyVersion === null) continue;
+      if (organisationKeys.has(organisationKeyVersion)) continue;
+      organisationKeys.set(
+        organisationKeyVersion,
+        await this.organisationKey(
+          organisationId,
+          organisationKeyVersion,
+          dataKeyId(subjectId, version),
+        ),
+      );
+    }
     const result = new Map<string, SubjectKeys>();
     for (const [subjectId, list] of bySubject) {
       let keys: SubjectKeys;
@@ -530,7 +545,11 @@ export class Keyring implements PayloadKeyring {
         const byVersion = new Map<number, Buffer>();
         let latest: DataKey | undefined;
         for (const record of list.sort((a, b) => a.version - b.version)) {
-          const key = await this.unwrapDataKey(organisationId, record);
+          const key = this.openDataKey(
+            organisationId,
+            record,
+            organisationKeys.get(record.organisationKeyVersion!)!,
+          );
           byVersion.set(record.version, key);
           latest = { keyId: dataKeyId(subjectId, record.version), key };
         }
@@ -543,12 +562,21 @@ export class Keyring implements PayloadKeyring {
   }
 
   private async unwrapDataKey(organisationId: string, record: DataKeyRecord): Promise<Buffer> {
-    const keyId = dataKeyId(record.subjectId, record.version);
     const organisationKey = await this.organisationKey(
       organisationId,
       record.organisationKeyVersion!,
-      keyId,
+      dataKeyId(record.subjectId, record.version),
     );
+    return this.openDataKey(organisationId, record, organisationKey);
+  }
+
+  /** A stored data key unwrapped by the organisation key (version) that wraps it. */
+  private openDataKey(
+    organisationId: string,
+    record: DataKeyRecord,
+    organisationKey: Buffer,
+  ): Buffer {
+    const keyId = dataKeyId(record.subjectId, record.version);
     try {
       return open(
         organisationKey,
