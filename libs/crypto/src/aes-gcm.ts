@@ -63,7 +63,10 @@ export function open(key: Uint8Array, sealed: Uint8Array, associatedData: Uint8A
     const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
     decipher.setAAD(associatedData);
     decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(body), decipher.final()]);
+    const head = decipher.update(body);
+    const tail = decipher.final();
+    // GCM's final() returns nothing: no copy into a new buffer for every payload of a read.
+    return tail.length === 0 ? head : Buffer.concat([head, tail]);
   } catch {
     throw new AuthenticationFailedError();
   }

@@ -167,16 +167,19 @@ export class EncryptingEventStore implements EventStore {
   /** The events with their payloads decrypted, in the same order, one key lookup per organisation. */
   private async decrypt(events: readonly RecordedEvent[]): Promise<RecordedEvent[]> {
     const wanted = new Map<string, Set<string>>();
-    for (const event of events) {
+    // Each encrypted event's organisation, parsed once (a cold read decrypts millions).
+    const organisations = new Array<string | undefined>(events.length);
+    for (const [i, event] of events.entries()) {
       const { keyId } = event.metadata;
       if (keyId === undefined) continue;
       const organisationId = parseStreamName(event.streamId).organisationId;
+      organisations[i] = organisationId;
       const set = wanted.get(organisationId) ?? new Set<string>();
       set.add(keyId);
       wanted.set(organisationId, set);
     }
     if (wanted.size === 0) return [...events];
-    const keys = new Map<string, ReadableKey>();
+    const keys = new Map<string, Map<string, ReadableKey>>();
     await Promise.all(
       [...wanted].map(async ([organisationId, keyIds]) => {
         let found: Map<string, ReadableKey>;
@@ -196,14 +199,14 @@ export class EncryptingEventStore implements EventStore {
             error.message,
           );
         }
-        for (const [keyId, key] of found) keys.set(`${organisationId}/${keyId}`, key);
+        keys.set(organisationId, found);
       }),
     );
-    return events.map((event) => {
+    return events.map((event, i) => {
       const { keyId } = event.metadata;
       if (keyId === undefined) return event;
-      const organisationId = parseStreamName(event.streamId).organisationId;
-      const key = keys.get(`${organisationId}/${keyId}`);
+      const organisationId = organisations[i]!;
+      const key = keys.get(organisationId)?.get(keyId);
       if (key === 'destroyed') return { ...event, data: EMPTY, erased: true };
       if (key === undefined) {
         throw new PayloadDecryptionError(event.streamId, event.eventId, keyId, 'no key');
