@@ -14,10 +14,15 @@ import { MultiStreamAppend1764000000007 } from './1764000000007-MultiStreamAppen
  *   through an index condition (a key or `= ANY` of the append's own streams), so no plan can come
  *   to scan a whole table, however small the table was when it was planned.
  * - append_to_streams does the same work in fewer statements: the checks before the lock are
- *   simple expressions instead of three sub-selects, the lock statement also counts the distinct
- *   stream names, the heads are read by key, and the events and heads are written in one
- *   statement. Each PL/pgSQL statement costs executor start-up on every call (an append is a
- *   transaction, and plpgsql sets up its expressions again in each transaction).
+ *   simple expressions instead of a statement with three sub-selects and another for the names,
+ *   and the lock statement also counts the distinct stream names. Each statement costs executor
+ *   start-up on every call, and plpgsql sets each expression up again in every transaction (an
+ *   append is one): about 2-3 µs per expression, so a shorter function is a cheaper one. Writing
+ *   the heads as CTEs of the events insert measured dearer than separate statements.
+ * - append_to_streams always uses generic plans: the plan cache kept re-planning a statement
+ *   whose custom plans it judged cheaper, at each call.
+ * The adapter also sends the arrays in binary (binary-arrays.ts). An 8-event append_to_streams now
+ * costs about 0.8 ms of database CPU, of which the two inserts take half.
  */
 
 // As in the EventLog migration: the per-stream lock must be the very same lock.
