@@ -9,6 +9,11 @@
  * 3. contacts seeded across organisations through the import command (no HTTP), the projection's
  *    catch-up, then server-side p99 of get-by-id, search and the next page through the query bus,
  *    against a raw primary-key SELECT, and the read models' size on disk.
+ * Commands and seeding are also measured with the event log's encryption off, in the same run and
+ * the same API process (its appends sent past the encryption layer: a switch of this benchmark
+ * only, the product has none), for the cost of encryption: target at most 15 %. Seeding's pair is
+ * on a slice (BENCH_SEED_PAIR contacts, default 100,000): that many unencrypted into separate
+ * organisations first, against the same number at the start of the encrypted seeding.
  * BENCH_SECONDS (20), BENCH_CONTACTS (1,000,000), BENCH_ORGS (1,000), BENCH_SAMPLES (300) scale it. */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
@@ -25,7 +30,13 @@ import { loadMasterKey } from '../../libs/crypto/src';
 import { withOrganisation } from '../../libs/database/src/organisation-scope';
 import { createPool } from '../../libs/database/src/pool';
 import { ROLE_PERMISSIONS, type ContactInput } from '../../libs/domain/src';
-import { comparePositions, streamName, type Position } from '../../libs/event-store/src';
+import {
+  EncryptingEventStore,
+  comparePositions,
+  streamName,
+  type EventStore,
+  type Position,
+} from '../../libs/event-store/src';
 import {
   CONTACTS_PROJECTION,
   PROJECTIONS,
@@ -38,6 +49,7 @@ import { ImportContactsCommand } from '../../apps/api/src/contacts/import-contac
 import type { ContactListRequest } from '../../apps/api/src/contacts/list-contacts/list-contacts.dto';
 import { ListContactsQuery } from '../../apps/api/src/contacts/list-contacts/list-contacts.query';
 import { createApp } from '../../apps/api/src/create-app';
+import { EVENT_STORE } from '../../apps/api/src/event-store/event-store.module';
 import { loadTlsMaterial } from '../../apps/api/src/tls/tls-material';
 import {
   seedApiKey,
@@ -90,12 +102,15 @@ const PROFILE = process.env.BENCH_PROFILE;
 const PROJECTOR_THREAD = process.env.BENCH_PROJECTOR === 'thread';
 // BENCH_TRACE_QUERIES=1: every statement this process sends during the command load, timed.
 const TRACE_QUERIES = process.env.BENCH_TRACE_QUERIES === '1';
+// Contacts seeded with encryption off, for seeding's pair (at most BENCH_CONTACTS).
+const SEED_PAIR = Math.min(CONTACTS, Number(process.env.BENCH_SEED_PAIR ?? '100000'));
 
 const TARGETS = {
   commandRatio: 0.25,
   commandP99Ms: 50,
   lagP99Ms: 100,
   seedEventsPerSecond: 10_000,
+  encryptionCost: 0.15,
   getP99Ms: 5,
   searchP99Ms: 20,
   nextPageP99Ms: 10,
@@ -151,6 +166,31 @@ const mark = (ok: boolean): string => (ok ? '✓' : '✗');
 const ms = (n: number): string => `${fmt(n, n < 10 ? 2 : 1)} ms`;
 const p50p99 = (l: LatencySummary): string => `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}`;
 
+/**
+ * The encryption on/off switch of this benchmark, and only of it (the product has none): the API's
+ * event store is the encryption layer over the PostgreSQL adapter; off, its appends go straight to
+ * the adapter, so events are stored in the clear and no data key is made. Reads stay on the layer,
+ * which hands events without a key id over as stored, so handlers, the projector and queries work
+ * on both kinds.
+ */
+function encryptionSwitch(app: INestApplication): (on: boolean) => void {
+  const store = app.get<EventStore>(EVENT_STORE);
+  const inner = (store as unknown as { inner?: EventStore }).inner;
+  if (!(store instanceof EncryptingEventStore) || inner === undefined)
+    throw new Error('The API event store is not the encryption layer over an adapter any more');
+  const overridden = store as unknown as Record<string, unknown>;
+  return (on) => {
+    if (on) {
+      // Back to the layer's own methods (the prototype's).
+      delete overridden.appendToStream;
+      delete overridden.appendToStreams;
+    } else {
+      overridden.appendToStream = inner.appendToStream.bind(inner);
+      overridden.appendToStreams = inner.appendToStreams.bind(inner);
+    }
+  };
+}
+
 function machineLoad(): string {
   return loadavg()
     .map((l) => l.toFixed(2))
@@ -159,6 +199,8 @@ function machineLoad(): string {
 
 interface Harness {
   readonly database: BenchDatabase;
+  /** Benchmark only: the API's appends with or without the encryption layer (on unless told). */
+  readonly encryption: (on: boolean) => void;
   readonly superuser: Pool;
   readonly app: INestApplication;
   readonly origin: string;
@@ -174,6 +216,7 @@ async function main(): Promise<void> {
     `${CONCURRENCY} HTTPS keep-alive clients for ${SECONDS} s; ${fmt(CONTACTS)} contacts across ${fmt(ORGS)} organisations; ${SAMPLES} query samples each`,
   );
   const database = await startBenchDatabase();
+  console.log(`PostgreSQL connections: ${database.transport} (the baselines too)`);
   // Inspection only (event positions, sizes, the raw baseline): the superuser is not bound by RLS.
   const inspectUrl = new URL(database.superuserUrl);
   inspectUrl.pathname = new URL(database.ownerUrl).pathname;
@@ -213,6 +256,7 @@ async function main(): Promise<void> {
   });
   const harness: Harness = {
     database,
+    encryption: encryptionSwitch(app),
     superuser,
     app,
     origin: `https://127.0.0.1:${port}`,
@@ -291,10 +335,23 @@ async function commandThroughput(h: Harness): Promise<string> {
       creates,
       patches,
     });
+  // Each starts with the projector caught up, as the encrypted load does.
+  const commandsWithoutEncryption = async (durationMs: number) => {
+    h.encryption(false);
+    try {
+      return await commands(durationMs);
+    } finally {
+      h.encryption(true);
+      await waitForProjection(superuser, await logHead(superuser), 60_000);
+    }
+  };
 
   try {
     // Warm both paths (JIT, connections, prepared statements) before measuring.
     checkStatuses(await commands(2000));
+    h.encryption(false);
+    checkStatuses(await commands(1000));
+    h.encryption(true);
     await baseline(1000);
     await runHealthLoad({ origin: h.origin, ca: h.ca, connections: CONCURRENCY, durationMs: 1000 });
     await waitForProjection(superuser, await logHead(superuser), 30_000);
@@ -306,6 +363,8 @@ async function commandThroughput(h: Harness): Promise<string> {
       connections: CONCURRENCY,
       durationMs: (SECONDS * 1000) / 4,
     });
+    // Encryption off: half of it here, half after the encrypted load, as the baseline is.
+    const plainBefore = await commandsWithoutEncryption((SECONDS * 1000) / 2);
     const poller = startCheckpointPoller(h.database.appUrl, CONTACTS_PROJECTION, POLL_MS);
     const activity = DIAGNOSE ? sampleActivity(superuser) : undefined;
     const cpuBefore = DIAGNOSE ? await cpuTimes(superuser) : undefined;
@@ -325,9 +384,12 @@ async function commandThroughput(h: Harness): Promise<string> {
     const caughtUpIn = await waitForProjection(superuser, await logHead(superuser), 30_000);
     await sleep(20); // so that the poller, too, has seen the last checkpoint
     const { sightings, polls } = await poller.stop();
+    const plainAfter = await commandsWithoutEncryption((SECONDS * 1000) / 2);
     const after = await baseline((SECONDS * 1000) / 2);
 
     checkStatuses(load);
+    checkStatuses(plainBefore);
+    checkStatuses(plainAfter);
 
     const baseRate = rate(before.latencies.length + after.latencies.length, before.ms + after.ms);
     const baseLatency = latencySummary([...before.latencies, ...after.latencies]);
@@ -379,6 +441,42 @@ async function commandThroughput(h: Harness): Promise<string> {
       },
     );
 
+    const plainCreates = [...plainBefore.createMs, ...plainAfter.createMs];
+    const plainPatches = [...plainBefore.patchMs, ...plainAfter.patchMs];
+    const plainRate = rate(
+      plainCreates.length + plainPatches.length,
+      plainBefore.ms + plainAfter.ms,
+    );
+    const plainLatency = latencySummary([...plainCreates, ...plainPatches]);
+    const commandCost = 1 - commandRate / plainRate;
+    report.row(
+      [
+        '  encryption off, same API (commands/s)',
+        `${fmt(plainRate)}/s`,
+        '',
+        '',
+        p50p99(plainLatency),
+      ],
+      {
+        plainCommandsPerSecond: plainRate,
+        plainCommandP50Ms: plainLatency.p50,
+        plainCommandP99Ms: plainLatency.p99,
+      },
+    );
+    report.row(
+      [
+        'encryption cost, commands/s',
+        `${fmt(100 * commandCost, 1)} %`,
+        `${fmt(commandRate)} on, ${fmt(plainRate)} off`,
+        `${fmt(commandRate / plainRate, 2)}x`,
+        `≤ ${fmt(100 * TARGETS.encryptionCost)} % ${mark(commandCost <= TARGETS.encryptionCost)}`,
+      ],
+      { commandEncryptionCost: commandCost },
+    );
+    report.note(
+      `encryption off: the same process, its appends past the encryption layer (no data keys, payloads in the clear), ${SECONDS / 2} s before and ${SECONDS / 2} s after the encrypted load`,
+    );
+
     const healthRate = rate(health.ok, health.ms);
     report.note(
       `HTTPS ceiling for reference: GET /health/live (no auth, no database) ${fmt(healthRate)} req/s at ${CONCURRENCY} clients = ${fmt(healthRate / baseRate, 2)}x the inserts`,
@@ -411,55 +509,55 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
   const queries = h.app.get(QueryBus);
   const seedPool = createPool(h.database.appUrl, { applicationName: 'bench-seed', max: 4 });
   const importer = await seedUser(seedPool);
-  const organisations: string[] = [];
-  for (let i = 0; i < ORGS; i++) {
-    const organisationId = await seedOrganisation(seedPool, `Organisation ${i + 1}`);
-    await seedMembership(seedPool, organisationId, importer, 'owner');
-    organisations.push(organisationId);
-  }
-  await seedPool.end();
-
-  // Each organisation's contacts in chunks generated just before their command, so memory holds
-  // a few chunks at a time whatever BENCH_CONTACTS is.
   const perOrganisation = Math.ceil(CONTACTS / ORGS);
-  const chunks: { organisationId: string; seed: number; count: number }[] = [];
-  for (const [i, organisationId] of organisations.entries())
-    for (let done = 0; done < perOrganisation; done += IMPORT_CHUNK)
-      chunks.push({
-        organisationId,
-        seed: i * 1_000_003 + done,
-        count: Math.min(IMPORT_CHUNK, perOrganisation - done),
-      });
+  const organisationsNamed = async (count: number, name: string) => {
+    const made: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const organisationId = await seedOrganisation(seedPool, `${name} ${i + 1}`);
+      await seedMembership(seedPool, organisationId, importer, 'owner');
+      made.push(organisationId);
+    }
+    return made;
+  };
+  const organisations = await organisationsNamed(ORGS, 'Organisation');
+  // Seeding's encryption pair: a slice of the same shape, unencrypted, into organisations of its own.
+  const plainOrganisations = await organisationsNamed(
+    Math.ceil(SEED_PAIR / perOrganisation),
+    'Unencrypted organisation',
+  );
+  await seedPool.end();
+  const importAll = (
+    into: readonly string[],
+    seedBase: number,
+    progress?: (contacts: number, ms: number) => void,
+  ) => importContacts(commands, importer.userId, into, perOrganisation, seedBase, progress);
+
+  h.encryption(false);
+  const plainEventsBefore = await eventCount(superuser);
+  let plainContacts = 0;
+  let plainMs: number;
+  try {
+    plainMs = await importAll(plainOrganisations, 500_000_000, (n) => (plainContacts = n));
+  } finally {
+    h.encryption(true);
+  }
+  const plainEvents = (await eventCount(superuser)) - plainEventsBefore;
+  // The encrypted seeding starts, as this one did, with the projector caught up.
+  await waitForProjection(superuser, await logHead(superuser), 3_600_000, 100);
+
   const eventsBefore = await eventCount(superuser);
   const rss = sampleRss();
   const seedTrace = TRACE_QUERIES ? traceQueries() : undefined;
   const seedCpu = DIAGNOSE ? await cpuTimes(superuser) : undefined;
-  const seedStarted = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: IMPORTS_IN_FLIGHT }, async () => {
-      for (let i = next++; i < chunks.length; i = next++) {
-        const { organisationId, seed, count } = chunks[i];
-        const random = new SeededRandom(seed);
-        const companies = Array.from({ length: 200 }, () => companyName(random));
-        const contacts = Array.from({ length: count }, () =>
-          asContactInput(generateContact(random, companies)),
-        );
-        await commands.execute(
-          new ImportContactsCommand(
-            {
-              organisationId,
-              actor: { type: 'user', id: importer.userId },
-              requestId: `bench-import-${i}`,
-            },
-            'owner',
-            contacts,
-          ),
-        );
-      }
-    }),
-  );
-  const seedMs = performance.now() - seedStarted;
+  // When the encrypted seeding had imported as many contacts as the unencrypted slice.
+  let sliceContacts = 0;
+  let sliceMs = NaN;
+  const seedMs = await importAll(organisations, 0, (n, ms) => {
+    if (sliceContacts < plainContacts && n >= plainContacts) {
+      sliceContacts = n;
+      sliceMs = ms;
+    }
+  });
   const memory = rss.stop();
   const imported = (await eventCount(superuser)) - eventsBefore;
   if (seedTrace) printTrace(seedTrace.stop(), imported, 'event');
@@ -477,6 +575,41 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
   );
   report.note(
     `${fmt(seedMs / 1000, 1)} s, ${IMPORTS_IN_FLIGHT} commands of ≤ ${IMPORT_CHUNK} contacts in flight, projector running; RSS ${fmt(memory.first / 2 ** 20)} MiB at the start, peak ${fmt(memory.peak / 2 ** 20)} MiB`,
+  );
+  const plainSeedRate = rate(plainEvents, plainMs);
+  // Events of the encrypted slice: its contacts at the whole seeding's events per contact.
+  const sliceRate = rate(
+    (sliceContacts * imported) / (organisations.length * perOrganisation),
+    sliceMs,
+  );
+  const seedCost = 1 - sliceRate / plainSeedRate;
+  report.row(
+    [
+      `  encryption off, ${fmt(plainContacts)} contacts (a slice)`,
+      `${fmt(plainSeedRate)} events/s`,
+      '',
+      '',
+      `encrypted, its first ${fmt(sliceContacts)}: ${fmt(sliceRate)} events/s`,
+    ],
+    {
+      plainSeedContacts: plainContacts,
+      plainSeedEventsPerSecond: plainSeedRate,
+      encryptedSliceContacts: sliceContacts,
+      encryptedSliceEventsPerSecond: sliceRate,
+    },
+  );
+  report.row(
+    [
+      'encryption cost, seeding (the slice)',
+      `${fmt(100 * seedCost, 1)} %`,
+      `${fmt(sliceRate)} on, ${fmt(plainSeedRate)} off`,
+      `${fmt(sliceRate / plainSeedRate, 2)}x`,
+      `≤ ${fmt(100 * TARGETS.encryptionCost)} % ${mark(seedCost <= TARGETS.encryptionCost)}`,
+    ],
+    { seedEncryptionCost: seedCost },
+  );
+  report.note(
+    `seeding twice would take too long: ${fmt(plainContacts)} contacts were imported unencrypted into ${fmt(plainOrganisations.length)} organisations of their own first (projector running, then caught up), against the same number at the start of the encrypted seeding; the read models, queries and sizes below include them`,
   );
   const catchUpMs = await waitForProjection(superuser, await logHead(superuser), 3_600_000, 100);
   const projectedRate = rate(imported, seedMs + catchUpMs);
@@ -645,6 +778,59 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
       },
     );
   }
+}
+
+/**
+ * Imports `perOrganisation` contacts into each organisation through the import command, chunk by
+ * chunk (each generated just before its command, so memory holds a few chunks whatever the
+ * total), IMPORTS_IN_FLIGHT commands at a time; `progress` hears the contacts imported so far and
+ * the time taken. Answers the time the whole took.
+ */
+async function importContacts(
+  commands: CommandBus,
+  importerId: string,
+  organisations: readonly string[],
+  perOrganisation: number,
+  seedBase: number,
+  progress?: (contacts: number, ms: number) => void,
+): Promise<number> {
+  const chunks: { organisationId: string; seed: number; count: number }[] = [];
+  for (const [i, organisationId] of organisations.entries())
+    for (let done = 0; done < perOrganisation; done += IMPORT_CHUNK)
+      chunks.push({
+        organisationId,
+        seed: seedBase + i * 1_000_003 + done,
+        count: Math.min(IMPORT_CHUNK, perOrganisation - done),
+      });
+  const started = performance.now();
+  let next = 0;
+  let imported = 0;
+  await Promise.all(
+    Array.from({ length: IMPORTS_IN_FLIGHT }, async () => {
+      for (let i = next++; i < chunks.length; i = next++) {
+        const { organisationId, seed, count } = chunks[i];
+        const random = new SeededRandom(seed);
+        const companies = Array.from({ length: 200 }, () => companyName(random));
+        const contacts = Array.from({ length: count }, () =>
+          asContactInput(generateContact(random, companies)),
+        );
+        await commands.execute(
+          new ImportContactsCommand(
+            {
+              organisationId,
+              actor: { type: 'user', id: importerId },
+              requestId: `bench-import-${seedBase}-${i}`,
+            },
+            'owner',
+            contacts,
+          ),
+        );
+        imported += count;
+        progress?.(imported, performance.now() - started);
+      }
+    }),
+  );
+  return performance.now() - started;
 }
 
 const WARM_UP = 50;
