@@ -26,7 +26,8 @@ import type { INestApplication } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { Client as PgClient, Pool } from 'pg';
 import { loadConfiguration } from '../../libs/config/src';
-import { loadMasterKey } from '../../libs/crypto/src';
+import { loadMasterKey, type Keyring } from '../../libs/crypto/src';
+import { KEYRING } from '../../apps/api/src/event-store/event-store.module';
 import { withOrganisation } from '../../libs/database/src/organisation-scope';
 import { createPool } from '../../libs/database/src/pool';
 import { ROLE_PERMISSIONS, type ContactInput } from '../../libs/domain/src';
@@ -232,7 +233,8 @@ async function main(): Promise<void> {
   const app = await createApp({ config, databaseUrl: database.appUrl, tls, logger, masterKey });
   await app.listen(0, '127.0.0.1');
   const port = ((app.getHttpServer() as Server).address() as AddressInfo).port;
-  // As main.ts does under `npm start`: the projector in the API's process, on its own pool.
+  // As main.ts does under `npm start`: the projector in the API's process, on its own pool,
+  // sharing the API's keyring.
   // BENCH_PROJECTOR=thread (diagnosis only) gives it an event loop of its own instead.
   const projector = PROJECTOR_THREAD
     ? await startProjectorThread(database.appUrl, dataDir)
@@ -243,6 +245,7 @@ async function main(): Promise<void> {
           if (message.includes('failed')) console.error(`projector: ${message}`, fields);
         },
         masterKey,
+        app.get<Keyring>(KEYRING),
       );
   const report = new Report();
   Object.assign(report.figures, {

@@ -1,9 +1,15 @@
 import { ConfigurationError, loadConfiguration, type Configuration } from '@beecastle/config';
-import { MasterKeyMismatchError, loadMasterKey, masterKeyNotice } from '@beecastle/crypto';
+import {
+  MasterKeyMismatchError,
+  loadMasterKey,
+  masterKeyNotice,
+  type Keyring,
+} from '@beecastle/crypto';
 import { openDatabase } from '@beecastle/database';
 import { PROJECTIONS, startPostgresProjector } from '@beecastle/read-model';
 import { createRootLogger, onShutdownSignal } from '@beecastle/runtime';
 import { createApp } from './create-app';
+import { KEYRING } from './event-store/event-store.module';
 import { startupBanner } from './startup-banner';
 import { loadTlsMaterial } from './tls/tls-material';
 
@@ -44,7 +50,8 @@ async function main(): Promise<void> {
       logger,
       masterKey: masterKey.provider,
     });
-    // `npm start` runs the projector inside the API process unless PROJECTOR_IN_PROCESS=false.
+    // `npm start` runs the projector inside the API process unless PROJECTOR_IN_PROCESS=false,
+    // sharing the API's keyring (the keys of what the API has just written are in it already).
     const projectorLog = logger.child({ component: 'projector' });
     const projector = config.projectorInProcess
       ? startPostgresProjector(
@@ -52,11 +59,13 @@ async function main(): Promise<void> {
           PROJECTIONS,
           (message, fields) => projectorLog.info(fields ?? {}, message),
           masterKey.provider,
+          app.get<Keyring>(KEYRING),
         )
       : undefined;
     onShutdownSignal(logger, [
-      { name: 'http server and pools', run: () => app.close() },
+      // The projector first: it uses the API's keyring, which closes with the app.
       ...(projector ? [{ name: 'projector', run: () => projector.stop() }] : []),
+      { name: 'http server and pools', run: () => app.close() },
       { name: 'database', run: () => database.close() },
     ]);
     await app.listen(config.port, config.host);

@@ -29,6 +29,13 @@ export interface EventLog {
 
 export interface EventLogOptions extends PostgresEventStoreOptions {
   readonly masterKey: MasterKeyProvider;
+  /**
+   * Another log's keyring (under the same master key) to use instead of a new one: the projector
+   * inside the API process shares the API's, so a contact's key that a command has just made is
+   * already unwrapped in memory when its event is projected, rather than read back from the key
+   * store once per batch. Its owner closes it.
+   */
+  readonly keyring?: Keyring;
 }
 
 /**
@@ -38,22 +45,27 @@ export interface EventLogOptions extends PostgresEventStoreOptions {
  * data keys are not cached, so an erasure elsewhere still takes effect at once).
  */
 export function openEventLog(pool: Pool, options: EventLogOptions): EventLog {
-  const { masterKey, ...storeOptions } = options;
+  const { masterKey, keyring: shared, ...storeOptions } = options;
+  if (shared && shared.masterKeyId !== masterKey.keyId) {
+    throw new Error('A shared keyring must be under the same master key as the event log');
+  }
   const inner = new PostgresEventStore(pool, storeOptions);
-  const keyring = new Keyring(
-    new PostgresKeyStore(pool, {
-      listenConnectionString: options.listenConnectionString,
-      // The log is this same PostgreSQL: its appends flush new keys' commits (see the option).
-      newKeyCommits: 'flushed-by-event-log',
-    }),
-    masterKey,
-  );
+  const keyring =
+    shared ??
+    new Keyring(
+      new PostgresKeyStore(pool, {
+        listenConnectionString: options.listenConnectionString,
+        // The log is this same PostgreSQL: its appends flush new keys' commits (see the option).
+        newKeyCommits: 'flushed-by-event-log',
+      }),
+      masterKey,
+    );
   return {
     store: encryptEventStore(inner, keyring),
     keyring,
     close: async () => {
       await inner.close();
-      await keyring.close();
+      if (!shared) await keyring.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { MasterKeyProvider } from '@beecastle/crypto';
+import type { Keyring, MasterKeyProvider } from '@beecastle/crypto';
 import { createPool } from '@beecastle/database';
 import type { EventStore } from '@beecastle/event-store';
 import { openEventLog } from './event-log';
@@ -43,16 +43,22 @@ export function startProjector(options: ProjectorOptions): Projector {
 /**
  * The projector as the apps run it: its own small pool and event store on the application role's
  * connection, so projection batches never queue behind API requests; payloads decrypted with keys
- * under `masterKey`. Returns how to stop it.
+ * under `masterKey`, through `keyring` when one is given (inside the API process: the API's own,
+ * which already holds the keys of what it has just written). Returns how to stop it.
  */
 export function startPostgresProjector(
   databaseUrl: string,
   projections: readonly Projection[],
   log: (message: string, fields?: Record<string, unknown>) => void,
   masterKey: MasterKeyProvider,
+  keyring?: Keyring,
 ): { projector: Projector; stop(): Promise<void> } {
   const pool = createPool(databaseUrl, { applicationName: 'beecastle-projector', max: 4 });
-  const eventLog = openEventLog(pool, { masterKey, listenConnectionString: databaseUrl });
+  const eventLog = openEventLog(pool, {
+    masterKey,
+    keyring,
+    listenConnectionString: databaseUrl,
+  });
   const projector = startProjector({
     pool,
     store: eventLog.store,

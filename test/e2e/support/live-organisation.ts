@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Role } from '../../../libs/domain/src';
+import type { Keyring } from '../../../libs/crypto/src';
 import { testMasterKeyProvider } from '../../../libs/crypto/src/testing/test-master-key';
+import { KEYRING } from '../../../apps/api/src/event-store/event-store.module';
 import { streamName, type EventStore } from '../../../libs/event-store/src';
 import { PROJECTIONS, startPostgresProjector, type EventLog } from '../../../libs/read-model/src';
 import { openTestEventLog } from '../../../libs/read-model/src/testing/test-event-log';
@@ -33,18 +35,21 @@ export function useLiveSystem(options: { readonly env?: Record<string, string> }
   beforeAll(async () => {
     const db = await createTestDatabase();
     const api = await startTestApi({ databaseUrl: db.appUrl, env: options.env });
+    // As main.ts runs it: in the API's process, sharing the API's keyring.
     stopProjector = startPostgresProjector(
       db.appUrl,
       PROJECTIONS,
       () => undefined,
       testMasterKeyProvider(),
+      api.app.get<Keyring>(KEYRING),
     ).stop;
     const eventLog = openTestEventLog(db.app, { listenConnectionString: db.appUrl });
     system = { api, db, store: eventLog.store, eventLog };
   });
   afterAll(async () => {
-    await system?.api.close();
+    // The projector first: the keyring it uses closes with the API.
     await stopProjector?.();
+    await system?.api.close();
     await system?.eventLog.close();
     await system?.db.drop();
   });
