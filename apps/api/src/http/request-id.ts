@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-// Declares `req.id` on Node's IncomingMessage; pino-http logs it as the request id.
-import type {} from 'pino-http';
+
+declare module 'http' {
+  interface IncomingMessage {
+    /** The request's name, set by requestIdMiddleware before anything else runs. */
+    id?: string;
+  }
+}
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
 
