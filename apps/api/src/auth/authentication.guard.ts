@@ -8,7 +8,7 @@ import { ProblemException } from '../http/problem.exception';
 import type { AuthContext, AuthenticatedRequest } from './auth-context';
 import { IS_PUBLIC, REQUIRED_PERMISSION } from './auth.decorators';
 import { bearerCredential } from './bearer-credential';
-import { API_KEY_STRATEGY } from './strategies/api-key.strategy';
+import { ApiKeyStrategy } from './strategies/api-key.strategy';
 import { JWT_STRATEGY } from './strategies/jwt.strategy';
 import { unauthorised } from './unauthorised';
 
@@ -27,10 +27,15 @@ export class JwtAuthGuard extends AuthGuard(JWT_STRATEGY) {
   }
 }
 
+/** API keys: the strategy asked directly, with passport's answers (req.user, or the one 401). */
 @Injectable()
-export class ApiKeyAuthGuard extends AuthGuard(API_KEY_STRATEGY) {
-  override handleRequest<TUser>(err: unknown, user: TUser | false): TUser {
-    return generic401(err, user);
+export class ApiKeyAuthGuard implements CanActivate {
+  constructor(private readonly strategy: ApiKeyStrategy) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<Request & AuthenticatedRequest>();
+    request.user = generic401(null, await this.strategy.validate(request));
+    return true;
   }
 }
 

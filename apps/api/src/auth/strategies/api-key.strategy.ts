@@ -1,31 +1,26 @@
 import { Injectable } from '@nestjs/common';
-import { PassportStrategy } from '@nestjs/passport';
 import { apiKeySecretMatches, parseApiKey } from '@beecastle/auth';
 import { ROLE_PERMISSIONS, roleWithin } from '@beecastle/domain';
 import type { Request } from 'express';
-import { Strategy } from 'passport-custom';
 import { ApiKeyUsageRecorder } from '../api-keys/api-key-usage.recorder';
 import type { AuthContext } from '../auth-context';
 import { bearerCredential } from '../bearer-credential';
 import { PrincipalLookups } from '../principal-lookups';
-
-export const API_KEY_STRATEGY = 'api-key';
 
 /**
  * API keys (`bck_…`). The key names its organisation and id, so its row is read under that
  * organisation's row-level security, in one round trip with its creator's live membership. It
  * authenticates when the secret matches (constant time), it is neither revoked nor expired, and
  * its creator is still an active member whose role still covers the key's: a key never outlives
- * or outranks the person who made it.
+ * or outranks the person who made it. Called by ApiKeyAuthGuard directly, not through passport:
+ * a custom strategy gains nothing from it but per-request closures and objects.
  */
 @Injectable()
-export class ApiKeyStrategy extends PassportStrategy(Strategy, API_KEY_STRATEGY) {
+export class ApiKeyStrategy {
   constructor(
     private readonly lookups: PrincipalLookups,
     private readonly usage: ApiKeyUsageRecorder,
-  ) {
-    super();
-  }
+  ) {}
 
   async validate(req: Request): Promise<AuthContext | null> {
     const credential = bearerCredential(req);
