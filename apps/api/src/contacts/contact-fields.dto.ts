@@ -28,14 +28,14 @@ const NormalisedEmail = () =>
 
 // Any international spelling ("+44 20 7946 0958") becomes E.164; anything that is not a valid
 // number with its country code is left as sent, for @IsPhoneNumber to refuse.
-const E164Phone = () =>
-  Transform(({ value }: { value: unknown }) => {
-    if (typeof value !== 'string' || value.length > 64) return value;
-    const parsed = parsePhoneNumberFromString(value.trim());
-    return parsed?.isValid() ? parsed.number : value;
-  });
+export function toE164(value: unknown): unknown {
+  if (typeof value !== 'string' || value.length > 64) return value;
+  const parsed = parsePhoneNumberFromString(value.trim());
+  return parsed?.isValid() ? parsed.number : value;
+}
+const E164Phone = () => Transform(({ value }: { value: unknown }) => toE164(value));
 
-const E164 = /^\+[1-9][0-9]{1,14}$/u;
+export const E164 = /^\+[1-9][0-9]{1,14}$/u;
 
 export class ContactEmailDto {
   @ApiProperty({

@@ -12,6 +12,7 @@ import {
 } from '../organisations/request-origin.decorator';
 import { ArchiveContactCommand } from './archive-contact/archive-contact.command';
 import { toContactInput } from './contact-fields.dto';
+import { contactFieldsValidation } from './contact-fields.validation';
 import type { ContactWritten } from './contact-written';
 import { CreateContactCommand } from './create-contact/create-contact.command';
 import { CreateContactDto } from './create-contact/create-contact.dto';
@@ -47,7 +48,7 @@ export class ContactsController {
   async create(
     @CurrentAuth() auth: AuthContext,
     @CurrentRequestOrigin() origin: RequestOrigin,
-    @Body(bodyValidation) body: CreateContactDto,
+    @Body(contactFieldsValidation) body: CreateContactDto,
     @Res({ passthrough: true }) res: Response,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
@@ -63,7 +64,7 @@ export class ContactsController {
     @CurrentRequestOrigin() origin: RequestOrigin,
     @Param('id', ParseIdPipe) id: string,
     @IfMatch({ required: true }) ifMatch: number,
-    @Body(bodyValidation) body: UpdateContactDto,
+    @Body(contactFieldsValidation) body: UpdateContactDto,
     @Res({ passthrough: true }) res: Response,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
