@@ -24,7 +24,7 @@ export interface TestApi {
   request(path: string, options?: Omit<HttpsRequestOptions, 'ca'>): Promise<HttpsResponse>;
   /** Every JSON log line written so far, parsed. */
   logs(): Record<string, unknown>[];
-  /** The request-log line for one request, once pino-http has written it (on 'finish'). */
+  /** The request-log line for one request, once the request-logging middleware has written it (on 'finish'). */
   requestLog(requestId: string): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
