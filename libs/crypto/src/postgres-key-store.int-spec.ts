@@ -129,6 +129,69 @@ describe('PostgresKeyStore', () => {
     }
   });
 
+  it('refuses a new key for an erased subject by any version, whether it had a key or not', async () => {
+    // The trigger checks only versions other than 1 (migration CheaperDataKeyInserts): version 1
+    // meets the tombstone's primary key, and a later version needs a version 1 beside it.
+    const organisationId = randomUUID();
+    const [hadKey, never, orphan] = [randomUUID(), randomUUID(), randomUUID()];
+    const here = keyring();
+    await here.keysForWriting(organisationId, [hadKey]);
+    await here.destroy(organisationId, hadKey);
+    await here.destroy(organisationId, never);
+    const insert = (subject: string, version: number) =>
+      withOrganisation(db.app, organisationId, (client) =>
+        client.query(
+          `INSERT INTO data_keys (org_id, subject_id, version, organisation_key_version, wrapped_key)
+           VALUES (app_org_id(), $1, $2, 1, '\\x01')`,
+          [subject, version],
+        ),
+      );
+    for (const subject of [hadKey, never]) {
+      await expect(insert(subject, 1)).rejects.toMatchObject({ code: '23505' });
+      await expect(insert(subject, 2)).rejects.toMatchObject({ code: '55000' });
+    }
+    await expect(insert(orphan, 2)).rejects.toThrow(/needs a version 1 first/);
+    await expect(keyring().keysForWriting(organisationId, [never])).rejects.toThrow(
+      SubjectErasedError,
+    );
+    const { rows } = await withOrganisation(db.owner, organisationId, (client) =>
+      client.query<{ subject: string; version: number; live: boolean }>(
+        `SELECT subject_id AS subject, version, destroyed_at IS NULL AS live FROM data_keys
+          WHERE subject_id = ANY($1::text[])`,
+        [[hadKey, never, orphan]],
+      ),
+    );
+    expect(rows).toHaveLength(2);
+    expect(rows).toEqual(
+      expect.arrayContaining([
+        { subject: hadKey, version: 1, live: false },
+        { subject: never, version: 1, live: false },
+      ]),
+    );
+  });
+
+  it('keeps subject ids to 1 to 64 of A-Z, a-z, 0-9, _ and -', async () => {
+    const organisationId = randomUUID();
+    const insert = (subject: string) =>
+      withOrganisation(db.app, organisationId, (client) =>
+        client.query(
+          `INSERT INTO data_keys (org_id, subject_id, version, organisation_key_version, wrapped_key)
+           VALUES (app_org_id(), $1, 1, 1, '\\x01')`,
+          [subject],
+        ),
+      );
+    for (const bad of ['', 'a b', 'a/b', 'é', 'a%', 'x'.repeat(65)]) {
+      await expect(insert(bad)).rejects.toMatchObject({ code: '23514' });
+    }
+    for (const good of ['A-z_09', 'x'.repeat(64)]) await insert(good);
+    const { rows } = await withOrganisation(db.owner, organisationId, (client) =>
+      client.query(`SELECT 1 FROM data_keys WHERE subject_id = ANY($1::text[])`, [
+        ['A-z_09', 'x'.repeat(64)],
+      ]),
+    );
+    expect(rows).toHaveLength(2);
+  });
+
   it('tells every listening process of a destruction at once, and caches nothing without listening', async () => {
     const organisationId = randomUUID();
     const subject = randomUUID();

@@ -9,6 +9,7 @@ import { MultiStreamAppend1764000000007 } from './1764000000007-MultiStreamAppen
 import { KeyStore1764000000008 } from './1764000000008-KeyStore';
 import { DataKeysForWriting1764000000009 } from './1764000000009-DataKeysForWriting';
 import { LeanerAppends1764000000010 } from './1764000000010-LeanerAppends';
+import { CheaperDataKeyInserts1764000000011 } from './1764000000011-CheaperDataKeyInserts';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -25,4 +26,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   KeyStore1764000000008,
   DataKeysForWriting1764000000009,
   LeanerAppends1764000000010,
+  CheaperDataKeyInserts1764000000011,
 ];
