@@ -34,6 +34,24 @@ class CountingStore extends InMemoryKeyStore {
 describe('Keyring', () => {
   const organisationId = randomUUID();
 
+  it('makes a new organisation key once for writes in flight together, and all use it', async () => {
+    const store = new InMemoryKeyStore();
+    let attempts = 0;
+    const add = store.addOrganisationKey.bind(store);
+    store.addOrganisationKey = (...args) => {
+      attempts += 1;
+      return add(...args);
+    };
+    const keyring = new Keyring(store, master());
+    const organisation = randomUUID();
+    const subjects = [randomUUID(), randomUUID(), randomUUID()];
+    await Promise.all(subjects.map((s) => keyring.keysForWriting(organisation, [s])));
+    expect(attempts).toBe(1);
+    const versions = await store.dataKeys(organisation, subjects);
+    expect(versions.map((r) => r.organisationKeyVersion)).toEqual([1, 1, 1]);
+    expect(await store.organisationKeys(organisation)).toHaveLength(1);
+  });
+
   it('makes a data key per subject on first write, and finds the same one after', async () => {
     const store = new InMemoryKeyStore();
     const key = master();

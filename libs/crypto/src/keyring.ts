@@ -109,6 +109,7 @@ export class Keyring implements PayloadKeyring {
   private readonly organisationKeys: KeyCache<Buffer>;
   private readonly currentVersions: KeyCache<number>;
   private readonly loadingOrganisations = new Map<string, Promise<void>>();
+  private readonly makingOrganisationKeys = new Map<string, Promise<void>>();
   private masterChecked: Promise<void> | undefined;
   // Moves on every destruction heard: a fetch that saw it move caches nothing.
   private generation = 0;
@@ -629,25 +630,39 @@ export class Keyring implements PayloadKeyring {
       version = this.currentVersions.get(organisationId);
     }
     if (version === undefined) {
-      const key = randomBytes(KEY_BYTES);
-      const wrappedKey = await this.master.wrap(key, organisationKeyContext(organisationId, 1));
-      const added = await this.store.addOrganisationKey(organisationId, {
-        version: 1,
-        masterKeyId: this.master.keyId,
-        wrappedKey,
-      });
-      if (added) {
-        this.organisationKeys.set(`${organisationId}/1`, key);
-        this.currentVersions.set(organisationId, 1);
-        return { version: 1, key };
+      // Appends in flight together for a new organisation (an import's batches) make its key
+      // once: each attempt costs a synchronous commit, and all but one lose the race and reload.
+      let making = this.makingOrganisationKeys.get(organisationId);
+      if (!making) {
+        making = this.makeFirstOrganisationKey(organisationId).finally(() =>
+          this.makingOrganisationKeys.delete(organisationId),
+        );
+        this.makingOrganisationKeys.set(organisationId, making);
       }
-      await this.loadOrganisationKeys(organisationId);
+      await making;
       version = this.currentVersions.get(organisationId);
       if (version === undefined) {
         throw new KeyUnavailableError(organisationId, 'organisation', 'it could not be made');
       }
     }
     return { version, key: await this.organisationKey(organisationId, version, 'organisation') };
+  }
+
+  /** Version 1 of an organisation's key, or, should another process have made it, that one. */
+  private async makeFirstOrganisationKey(organisationId: string): Promise<void> {
+    const key = randomBytes(KEY_BYTES);
+    const wrappedKey = await this.master.wrap(key, organisationKeyContext(organisationId, 1));
+    const added = await this.store.addOrganisationKey(organisationId, {
+      version: 1,
+      masterKeyId: this.master.keyId,
+      wrappedKey,
+    });
+    if (added) {
+      this.organisationKeys.set(`${organisationId}/1`, key);
+      this.currentVersions.set(organisationId, 1);
+      return;
+    }
+    await this.loadOrganisationKeys(organisationId);
   }
 
   private loadOrganisationKeys(organisationId: string): Promise<void> {
