@@ -53,6 +53,14 @@ export interface PayloadKeyring {
     organisationId: string,
     keyIds: readonly string[],
   ): Promise<Map<string, ReadableKey>>;
+  /**
+   * keysForReading begun early, for a reader that knows which keys it needs next; called when
+   * their turn comes, it answers as keysForReading would then (see Keyring).
+   */
+  keysForReadingAhead?(
+    organisationId: string,
+    keyIds: readonly string[],
+  ): () => Promise<Map<string, ReadableKey>>;
 }
 
 export interface KeyringOptions {
@@ -290,6 +298,33 @@ export class Keyring implements PayloadKeyring {
       result.set(keyId, key);
     }
     return result;
+  }
+
+  /**
+   * Begins the lookup of keys a reader will need next, and answers how to get them when their turn
+   * comes: a reader overlaps the key store's answer with its work on what it has. Those keys, if no
+   * destruction was heard since the lookup began and the feed is still heard (as for keeping keys
+   * in memory); otherwise, or if the early lookup failed, keysForReading then and there, so the
+   * answer (`destroyed`, KeyUnavailableError) is exactly the one it would have given. Without the
+   * feed nothing is looked up early.
+   */
+  keysForReadingAhead(
+    organisationId: string,
+    keyIds: readonly string[],
+  ): () => Promise<Map<string, ReadableKey>> {
+    const generation = this.generation;
+    if (!this.store.destructions?.watching()) {
+      return () => this.keysForReading(organisationId, keyIds);
+    }
+    const early = this.keysForReading(organisationId, keyIds);
+    early.catch(() => undefined);
+    return async () => {
+      const found = await early.catch(() => undefined);
+      if (found && generation === this.generation && this.store.destructions?.watching()) {
+        return found;
+      }
+      return this.keysForReading(organisationId, keyIds);
+    };
   }
 
   /**

@@ -150,14 +150,14 @@ export class PostgresKeyStore implements KeyStore {
 
   async dataKeys(organisationId: string, subjectIds: readonly string[]): Promise<DataKeyRecord[]> {
     if (subjectIds.length === 0) return [];
-    return withOrganisation(this.pool, organisationId, async (client) => {
-      const { rows } = await client.query<DataKeyRow>(
-        `SELECT subject_id, version, organisation_key_version, wrapped_key FROM data_keys
-          WHERE org_id = $1 AND subject_id = ANY($2::text[])`,
-        [organisationId, subjectIds],
-      );
-      return rows.map(toDataKeyRecord);
-    });
+    // One round trip (migration DataKeysForReading) rather than withOrganisation's three: a cold
+    // read looks keys up once per page, in series with the page reads.
+    const { rows } = await this.pool.query<DataKeyRow>(
+      `SELECT subject_id, version, organisation_key_version, wrapped_key
+         FROM data_keys_for_reading($1, $2::text[])`,
+      [organisationId, subjectIds],
+    );
+    return rows.map(toDataKeyRecord);
   }
 
   async dataKeysForWriting(

@@ -10,6 +10,7 @@ import { KeyStore1764000000008 } from './1764000000008-KeyStore';
 import { DataKeysForWriting1764000000009 } from './1764000000009-DataKeysForWriting';
 import { LeanerAppends1764000000010 } from './1764000000010-LeanerAppends';
 import { CheaperDataKeyInserts1764000000011 } from './1764000000011-CheaperDataKeyInserts';
+import { DataKeysForReading1764000000012 } from './1764000000012-DataKeysForReading';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -27,4 +28,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   DataKeysForWriting1764000000009,
   LeanerAppends1764000000010,
   CheaperDataKeyInserts1764000000011,
+  DataKeysForReading1764000000012,
 ];
