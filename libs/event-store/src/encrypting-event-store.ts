@@ -46,6 +46,11 @@ export class PayloadDecryptionError extends Error {
   }
 }
 
+interface KeysWanted {
+  readonly lookups: Map<string, () => Promise<Map<string, ReadableKey>>>;
+  readonly organisations: readonly (string | undefined)[];
+}
+
 /** The first byte of every encrypted payload: AES-256-GCM, nonce ‖ ciphertext ‖ tag follow. */
 const FORMAT_AES_256_GCM = 0x01;
 const EMPTY = new Uint8Array(0);
@@ -118,9 +123,12 @@ export class EncryptingEventStore implements EventStore {
   }
 
   subscribeToAll(options?: SubscribeToAllOptions): Subscription {
-    return new DecryptingSubscription(this.inner.subscribeToAll(options), (events) =>
-      this.decrypt(events),
-    );
+    return new DecryptingSubscription(this.inner.subscribeToAll(options), (events) => {
+      // The keys are looked up now, while the batch before is consumed; the payloads are
+      // decrypted when this batch's turn comes.
+      const wanted = this.keysWanted(events, true);
+      return () => this.decryptWith(events, wanted);
+    });
   }
 
   close(): Promise<void> {
@@ -165,7 +173,15 @@ export class EncryptingEventStore implements EventStore {
   }
 
   /** The events with their payloads decrypted, in the same order, one key lookup per organisation. */
-  private async decrypt(events: readonly RecordedEvent[]): Promise<RecordedEvent[]> {
+  private decrypt(events: readonly RecordedEvent[]): Promise<RecordedEvent[]> {
+    return this.decryptWith(events, this.keysWanted(events, false));
+  }
+
+  /**
+   * The key ids these events need by organisation, each with how to get its keys (their lookup
+   * begun at once if `ahead`), and each encrypted event's organisation.
+   */
+  private keysWanted(events: readonly RecordedEvent[], ahead: boolean): KeysWanted {
     const wanted = new Map<string, Set<string>>();
     // Each encrypted event's organisation, parsed once (a cold read decrypts millions).
     const organisations = new Array<string | undefined>(events.length);
@@ -178,13 +194,31 @@ export class EncryptingEventStore implements EventStore {
       set.add(keyId);
       wanted.set(organisationId, set);
     }
-    if (wanted.size === 0) return [...events];
+    const keyring = this.keyring;
+    const lookups = new Map<string, () => Promise<Map<string, ReadableKey>>>();
+    for (const [organisationId, set] of wanted) {
+      const keyIds = [...set];
+      lookups.set(
+        organisationId,
+        ahead && keyring.keysForReadingAhead
+          ? keyring.keysForReadingAhead(organisationId, keyIds)
+          : () => keyring.keysForReading(organisationId, keyIds),
+      );
+    }
+    return { lookups, organisations };
+  }
+
+  private async decryptWith(
+    events: readonly RecordedEvent[],
+    { lookups, organisations }: KeysWanted,
+  ): Promise<RecordedEvent[]> {
+    if (lookups.size === 0) return [...events];
     const keys = new Map<string, Map<string, ReadableKey>>();
     await Promise.all(
-      [...wanted].map(async ([organisationId, keyIds]) => {
+      [...lookups].map(async ([organisationId, lookup]) => {
         let found: Map<string, ReadableKey>;
         try {
-          found = await this.keyring.keysForReading(organisationId, [...keyIds]);
+          found = await lookup();
         } catch (error) {
           if (!(error instanceof KeyUnavailableError)) throw error;
           const event = events.find(
@@ -243,22 +277,39 @@ export class EncryptingEventStore implements EventStore {
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
 const NOT_YET = Symbol('not yet');
 
+/** Messages taken from the inner subscription together, with their decryption begun. */
+interface Batch {
+  readonly messages: readonly SubscriptionMessage[];
+  /** Decrypts its events, their keys looked up when the batch was taken. */
+  readonly decrypt: (() => Promise<RecordedEvent[]>) | undefined;
+  /** The inner subscription ended: nothing follows. */
+  readonly ended: boolean;
+}
+
 /**
  * A subscription whose events come back decrypted. It takes from the inner subscription whatever
  * is already there (everything that resolves before the next turn of the event loop, up to
  * MAX_BATCH messages) and decrypts it as one batch, so a catching-up projection looks keys up
  * once per page and organisation rather than once per event. Order is kept.
+ *
+ * While a batch is decrypted and consumed, the next one is taken and its keys fetched (one batch
+ * ahead, no more, so memory stays bounded): a cold read waits for the key store alongside its
+ * page reads rather than after each of them. Only the keys are fetched ahead, not the payloads
+ * decrypted: a batch is decrypted when its turn comes, with the keys as they are then, so a key
+ * destroyed meanwhile reads as `erased`.
  */
 class DecryptingSubscription implements Subscription, AsyncIterator<SubscriptionMessage> {
   private readonly source: AsyncIterator<SubscriptionMessage>;
-  private ready: SubscriptionMessage[] = [];
+  private ready: readonly SubscriptionMessage[] = [];
   private index = 0;
   private pending: Promise<IteratorResult<SubscriptionMessage>> | undefined;
+  // The next batch, being taken and its keys fetched while the current one is consumed.
+  private ahead: Promise<Batch> | undefined;
   private ended = false;
 
   constructor(
     private readonly inner: Subscription,
-    private readonly decrypt: (events: readonly RecordedEvent[]) => Promise<RecordedEvent[]>,
+    private readonly prepare: (events: readonly RecordedEvent[]) => () => Promise<RecordedEvent[]>,
   ) {
     this.source = inner[Symbol.asyncIterator]();
   }
@@ -269,16 +320,49 @@ class DecryptingSubscription implements Subscription, AsyncIterator<Subscription
 
   async next(): Promise<IteratorResult<SubscriptionMessage>> {
     if (this.index < this.ready.length) return { done: false, value: this.ready[this.index++] };
-    if (this.ended) return DONE;
-    const first = await this.take();
-    if (first.done) {
-      this.ended = true;
-      return DONE;
+    for (;;) {
+      if (this.ended) return DONE;
+      const taking = this.ahead ?? this.collect();
+      this.ahead = undefined;
+      const batch = await taking;
+      if (batch.ended) this.ended = true;
+      else {
+        this.ahead = this.collect();
+        // Surfaces at the next next(); until then it must not count as unhandled.
+        this.ahead.catch(() => undefined);
+      }
+      if (batch.messages.length === 0) continue;
+      const decrypted = batch.decrypt ? await batch.decrypt() : [];
+      let e = 0;
+      this.ready = batch.messages.map((m) =>
+        m.kind === 'event' ? { kind: 'event', event: decrypted[e++] } : m,
+      );
+      this.index = 1;
+      return { done: false, value: this.ready[0] };
     }
-    const batch = [first.value];
+  }
+
+  async return(): Promise<IteratorResult<SubscriptionMessage>> {
+    await this.close();
+    return DONE;
+  }
+
+  async close(): Promise<void> {
+    this.ended = true;
+    this.ready = [];
+    this.index = 0;
+    this.ahead = undefined;
+    await this.inner.close();
+  }
+
+  /** Takes what the inner subscription has (one turn of the event loop) and begins its decryption. */
+  private async collect(): Promise<Batch> {
+    const first = await this.take();
+    if (first.done) return { messages: [], decrypt: undefined, ended: true };
+    const messages = [first.value];
     // One turn of the event loop: whatever the source resolves before it is already buffered.
     const turn = new Promise<typeof NOT_YET>((resolve) => setImmediate(() => resolve(NOT_YET)));
-    while (batch.length < MAX_BATCH) {
+    while (messages.length < MAX_BATCH) {
       const next = this.source.next();
       const settled = await Promise.race([next, turn]);
       if (settled === NOT_YET) {
@@ -291,28 +375,14 @@ class DecryptingSubscription implements Subscription, AsyncIterator<Subscription
         this.pending = next;
         break;
       }
-      batch.push(settled.value);
+      messages.push(settled.value);
     }
-    const events = batch.flatMap((m) => (m.kind === 'event' ? [m.event] : []));
-    const decrypted = events.length > 0 ? await this.decrypt(events) : [];
-    let e = 0;
-    this.ready = batch.map((m) =>
-      m.kind === 'event' ? { kind: 'event', event: decrypted[e++] } : m,
-    );
-    this.index = 1;
-    return { done: false, value: this.ready[0] };
-  }
-
-  async return(): Promise<IteratorResult<SubscriptionMessage>> {
-    await this.close();
-    return DONE;
-  }
-
-  async close(): Promise<void> {
-    this.ended = true;
-    this.ready = [];
-    this.index = 0;
-    await this.inner.close();
+    const events = messages.flatMap((m) => (m.kind === 'event' ? [m.event] : []));
+    return {
+      messages,
+      decrypt: events.length > 0 ? this.prepare(events) : undefined,
+      ended: false,
+    };
   }
 
   private take(): Promise<IteratorResult<SubscriptionMessage>> {
