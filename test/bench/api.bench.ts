@@ -15,8 +15,7 @@
  * on a slice (BENCH_SEED_PAIR contacts, default 100,000): that many unencrypted into separate
  * organisations first, against the same number at the start of the encrypted seeding.
  * BENCH_SECONDS (20), BENCH_CONTACTS (1,000,000), BENCH_ORGS (1,000), BENCH_SAMPLES (300) scale it. */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { Session } from 'node:inspector';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -81,6 +80,7 @@ import {
   rate,
   sleep,
   startBenchDatabase,
+  startProfile,
   type BenchDatabase,
   type LatencySummary,
 } from './bench-database';
@@ -371,7 +371,7 @@ async function commandThroughput(h: Harness): Promise<string> {
     const poller = startCheckpointPoller(h.database.appUrl, CONTACTS_PROJECTION, POLL_MS);
     const activity = DIAGNOSE ? sampleActivity(superuser) : undefined;
     const cpuBefore = DIAGNOSE ? await cpuTimes(superuser) : undefined;
-    const profiler = PROFILE ? await startProfile() : undefined;
+    const profiler = PROFILE ? await startProfile('the command load') : undefined;
     const trace = TRACE_QUERIES ? traceQueries() : undefined;
     const load = await commands(SECONDS * 1000);
     if (profiler) await profiler.stop(PROFILE ?? '');
@@ -990,27 +990,6 @@ function printCpu(
     console.log(
       `   ${fmt((100 * seconds * 1000) / wallMs).padStart(5)} %  ${fmt((seconds * 1e6) / commands).padStart(6)} µs  ${key}`,
     );
-}
-
-/** The inspector's sampling profiler on this (the server's) thread. */
-async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) =>
-      session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
-    );
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 200 });
-  await post('Profiler.start');
-  return {
-    stop: async (file) => {
-      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-      session.disconnect();
-      await writeFile(file, JSON.stringify(profile));
-      console.log(`   CPU profile of the command load written to ${file}`);
-    },
-  };
 }
 
 /** Times every statement sent by this process's pg clients (send to answer, as Node sees it). */

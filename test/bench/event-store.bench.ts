@@ -10,8 +10,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'pg';
-import { writeFile } from 'node:fs/promises';
-import { Session } from 'node:inspector';
 import { LocalMasterKeyProvider, type Keyring } from '../../libs/crypto/src';
 import {
   PostgresEventStore,
@@ -30,7 +28,7 @@ import {
 } from '../../libs/event-store/src';
 import { createPool } from '../../libs/database/src/pool';
 import { encryptEventStore, openEventLog } from '../../libs/read-model/src/event-log';
-import { fmt, percentile, rate, startBenchDatabase } from './bench-database';
+import { fmt, percentile, rate, startBenchDatabase, startProfile } from './bench-database';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
 const SINGLE_APPENDS = Math.round(3000 * SCALE);
@@ -492,7 +490,7 @@ async function coldEncryptedRead(
       () => (peakRss = Math.max(peakRss, process.memoryUsage().rss)),
       50,
     );
-    const profiler = PROFILE ? await startProfile() : undefined;
+    const profiler = PROFILE ? await startProfile('the encrypted cold read') : undefined;
     const started = performance.now();
     const read = await readWholeLog(log.store, false, after);
     const ms = performance.now() - started;
@@ -517,27 +515,6 @@ async function coldEncryptedRead(
     await inner.close();
     await pool.end();
   }
-}
-
-/** The inspector's sampling profiler on this thread. */
-async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) =>
-      session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
-    );
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 200 });
-  await post('Profiler.start');
-  return {
-    stop: async (file) => {
-      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-      session.disconnect();
-      await writeFile(file, JSON.stringify(profile));
-      console.log(`   CPU profile of the encrypted cold read written to ${file}`);
-    },
-  };
 }
 
 /**

@@ -6,6 +6,7 @@ import { KeyUnavailableError } from './errors';
 import { Keyring, dataKeyId } from './keyring';
 import { LocalMasterKeyProvider } from './master-key';
 import { PostgresKeyStore } from './postgres-key-store';
+import { dataKeyRowsRead } from './testing/data-key-rows-read';
 
 /** Keys for reading: one round trip (data_keys_for_reading), and lookups begun ahead of use. */
 describe('keys for reading (PostgreSQL)', () => {
@@ -149,16 +150,7 @@ describe('keys for reading (PostgreSQL)', () => {
         `SELECT count(*) FROM data_keys_for_writing($1, $2::text[], 1, $3::bytea[], true)`,
         [organisationId, subjects, subjects.map(() => randomBytes(60))],
       );
-      const rowsRead = async () => {
-        await session.query('SELECT pg_stat_force_next_flush()');
-        await session.query('SELECT 1');
-        const { rows } = await db.owner.query<{ read: string }>(
-          `SELECT (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text AS read
-             FROM pg_stat_user_tables WHERE relname = 'data_keys'`,
-        );
-        return Number(rows[0].read);
-      };
-      await db.owner.query('SELECT pg_stat_clear_snapshot()');
+      const rowsRead = () => dataKeyRowsRead(session, db.owner);
       const before = await rowsRead();
       for (let i = 0; i < 10; i += 1) {
         const { rows } = await call(subjects.slice(i * 10, i * 10 + 10));

@@ -6,6 +6,7 @@ import { KeyUnavailableError, MasterKeyMismatchError, SubjectErasedError } from 
 import { Keyring, dataKeyId } from './keyring';
 import { LocalMasterKeyProvider } from './master-key';
 import { PostgresKeyStore, type PostgresKeyStoreOptions } from './postgres-key-store';
+import { dataKeyRowsRead } from './testing/data-key-rows-read';
 
 const master = () => new LocalMasterKeyProvider(randomBytes(32), 'a test key');
 
@@ -449,16 +450,7 @@ describe('PostgresKeyStore', () => {
       // PL/pgSQL settles on a generic plan after five calls: this session makes it now.
       for (let i = 0; i < 8; i += 1) await call(1);
       await call(5_000, db.app);
-      const rowsRead = async () => {
-        await session.query('SELECT pg_stat_force_next_flush()');
-        await session.query('SELECT 1');
-        const { rows } = await db.owner.query<{ read: string }>(
-          `SELECT (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::text AS read
-             FROM pg_stat_user_tables WHERE relname = 'data_keys'`,
-        );
-        return Number(rows[0].read);
-      };
-      await db.owner.query('SELECT pg_stat_clear_snapshot()');
+      const rowsRead = () => dataKeyRowsRead(session, db.owner);
       const before = await rowsRead();
       for (let i = 0; i < 10; i += 1) await call(10);
       // A scan of the organisation's keys would read 5,000 rows a call, 50,000 in all (the margin
