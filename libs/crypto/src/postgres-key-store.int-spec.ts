@@ -458,6 +458,22 @@ describe('PostgresKeyStore', () => {
       expect((await rowsRead()) - before).toBeLessThan(5_000);
     });
 
+    it('keeps its plans (and data_keys_for_reading’s) rather than planning at every call', async () => {
+      // Under the default mode a custom plan for a one-subject array always looks cheaper than the
+      // generic one, so each call planned afresh: most of a create's key lookup (migration
+      // KeyFunctionsGenericPlans). Only the generic plan is the one-index-lookup plan tested above.
+      const { rows } = await db.owner.query<{ name: string; config: string[] | null }>(
+        `SELECT proname AS name, proconfig AS config FROM pg_proc
+          WHERE proname IN ('data_keys_for_writing', 'data_keys_for_reading') ORDER BY proname`,
+      );
+      expect(rows.map((r) => r.name)).toEqual(['data_keys_for_reading', 'data_keys_for_writing']);
+      for (const { config } of rows) {
+        expect(config).toEqual(
+          expect.arrayContaining(['enable_seqscan=off', 'plan_cache_mode=force_generic_plan']),
+        );
+      }
+    });
+
     it('runs in the organisation it names only, never inside another organisation’s scope', async () => {
       const [orgA, orgB] = [randomUUID(), randomUUID()];
       await expect(

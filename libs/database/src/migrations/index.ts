@@ -11,6 +11,7 @@ import { DataKeysForWriting1764000000009 } from './1764000000009-DataKeysForWrit
 import { LeanerAppends1764000000010 } from './1764000000010-LeanerAppends';
 import { CheaperDataKeyInserts1764000000011 } from './1764000000011-CheaperDataKeyInserts';
 import { DataKeysForReading1764000000012 } from './1764000000012-DataKeysForReading';
+import { KeyFunctionsGenericPlans1764000000013 } from './1764000000013-KeyFunctionsGenericPlans';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -29,4 +30,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   LeanerAppends1764000000010,
   CheaperDataKeyInserts1764000000011,
   DataKeysForReading1764000000012,
+  KeyFunctionsGenericPlans1764000000013,
 ];
