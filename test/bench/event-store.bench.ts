@@ -218,6 +218,48 @@ async function main(): Promise<void> {
       concRate,
     );
 
+    // 2b. The common write after a create: an event appended to a contact that has one already,
+    // its key in the keyring's memory (a thousand contacts, well inside its cache), 8 writers.
+    // The plain and encrypted logs each get contacts of their own, made through themselves.
+    const existing = async (target: EventStore): Promise<string[]> => {
+      const streams = Array.from({ length: 1_000 }, () =>
+        streamName('contact', organisationId, randomUUID()),
+      );
+      await runWorkers(WRITERS, streams.length, (i) =>
+        target
+          .appendToStream(streams[i], [newEvent()], { expectedRevision: 'no_stream' })
+          .then(() => undefined),
+      );
+      return streams;
+    };
+    const [plainContacts, encryptedContacts] = [await existing(store), await existing(encrypted)];
+    const appendToExisting =
+      (target: EventStore, streams: readonly string[]) =>
+      async (i: number): Promise<void> => {
+        await target.appendToStream(streams[i % streams.length], [newEvent()], {
+          expectedRevision: 'any',
+        });
+      };
+    const existingPair = await runPair(
+      WRITERS,
+      CONCURRENT_APPENDS,
+      appendToExisting(store, plainContacts),
+      appendToExisting(encrypted, encryptedContacts),
+    );
+    const existingRate = rate(CONCURRENT_APPENDS, existingPair.plainMs);
+    line(
+      `${WRITERS} writers, existing contacts (appends/s)`,
+      fmt(existingRate),
+      fmt(baseConcRate),
+      fmt(existingRate / baseConcRate, 2) + 'x',
+      '',
+    );
+    encryptedLine(
+      'encrypted, same run',
+      rate(CONCURRENT_APPENDS, existingPair.encryptedMs),
+      existingRate,
+    );
+
     // 3. Eight writers contending on one stream with expected revisions.
     const hot = streamName('contact', organisationId, randomUUID());
     await store.appendToStream(hot, [newEvent()], { expectedRevision: 'no_stream' });
@@ -253,14 +295,14 @@ async function main(): Promise<void> {
     );
 
     // 4. Cold read of the whole log into Node, decoded, through a fresh store and connection.
-    const existing = Number(
+    const logged = Number(
       (await owner.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0].n,
     );
-    const toGenerate = Math.max(0, COLD_READ_EVENTS - existing);
+    const toGenerate = Math.max(0, COLD_READ_EVENTS - logged);
     const fillStart = performance.now();
     await generateEvents(owner, toGenerate);
     console.log(
-      `(generated ${fmt(toGenerate)} events in ${fmt((performance.now() - fillStart) / 1000, 1)} s; log holds ${fmt(existing + toGenerate)})`,
+      `(generated ${fmt(toGenerate)} events in ${fmt((performance.now() - fillStart) / 1000, 1)} s; log holds ${fmt(logged + toGenerate)})`,
     );
     await owner.query('VACUUM ANALYZE events');
     const coldPool = createPool(db.appUrl, { applicationName: 'bench-cold', max: 2 });

@@ -14,12 +14,14 @@ const SELF = require('node:fs').readFileSync(__filename, 'utf8');
 
 // import.meta is a syntax error in CommonJS; these are its only uses in the packages we compile.
 function replaceImportMeta(source) {
-  return source
-    // CommonJS has a require already; declaring another is a syntax error (@nestjs/swagger does).
-    .replace(/^const require = createRequire\(import\.meta\.url\);$/gm, '')
-    .replace(/\bimport\.meta\.url\b/g, 'require("node:url").pathToFileURL(__filename).href')
-    .replace(/\bimport\.meta\.dirname\b/g, '__dirname')
-    .replace(/\bimport\.meta\.filename\b/g, '__filename');
+  return (
+    source
+      // CommonJS has a require already; declaring another is a syntax error (@nestjs/swagger does).
+      .replace(/^const require = createRequire\(import\.meta\.url\);$/gm, '')
+      .replace(/\bimport\.meta\.url\b/g, 'require("node:url").pathToFileURL(__filename).href')
+      .replace(/\bimport\.meta\.dirname\b/g, '__dirname')
+      .replace(/\bimport\.meta\.filename\b/g, '__filename')
+  );
 }
 
 module.exports = {

@@ -52,6 +52,37 @@ describe('Keyring', () => {
     expect(await store.organisationKeys(organisation)).toHaveLength(1);
   });
 
+  it('makes first keys for subjects it does not hold, unstored, and keeps them once stored', async () => {
+    const store = new CountingStore();
+    const key = master();
+    const keyring = new Keyring(store, key);
+    const [known, erased, fresh] = [randomUUID(), randomUUID(), randomUUID()];
+    const held = await keyring.keysForWriting(organisationId, [known]);
+    await keyring.destroy(organisationId, erased);
+    const made = await keyring.freshKeys(organisationId, [known, erased, fresh, fresh]);
+    // Only the subject it knows nothing of; nothing is stored by the keyring.
+    expect([...made.keys.keys()]).toEqual([fresh]);
+    expect(made.records).toEqual([
+      expect.objectContaining({ subjectId: fresh, version: 1, organisationKeyVersion: 1 }),
+    ]);
+    expect(await store.dataKeys(organisationId, [fresh])).toEqual([]);
+    expect(made.keys.get(fresh)!.keyId).toBe(dataKeyId(fresh, 1));
+    expect(held.get(known)!.keyId).toBe(dataKeyId(known, 1));
+    // Stored (as the log does, with the append), the wrapped record opens to the same key.
+    const record = made.records[0];
+    await store.dataKeysForWriting(organisationId, [record]);
+    const reader = new Keyring(store, key);
+    const opened = await reader.keysForReading(organisationId, [dataKeyId(fresh, 1)]);
+    expect(opened.get(dataKeyId(fresh, 1))).toEqual(made.keys.get(fresh)!.key);
+    // Once told it is stored, the keyring answers from memory.
+    made.stored();
+    const reads = store.dataKeyReads;
+    const again = await keyring.keysForWriting(organisationId, [fresh]);
+    expect(again.get(fresh)).toEqual(made.keys.get(fresh));
+    expect(store.dataKeyReads).toBe(reads);
+    expect((await keyring.freshKeys(organisationId, [fresh])).records).toEqual([]);
+  });
+
   it('makes a data key per subject on first write, and finds the same one after', async () => {
     const store = new InMemoryKeyStore();
     const key = master();

@@ -61,6 +61,26 @@ export interface PayloadKeyring {
     organisationId: string,
     keyIds: readonly string[],
   ): () => Promise<Map<string, ReadableKey>>;
+  /**
+   * A first key for each subject it does not hold in memory, made and wrapped here and stored by
+   * nothing yet: for an event log that stores them in the transaction of the append that first
+   * encrypts under them (see FreshDataKeys). Subjects it holds (live or erased) are left out: ask
+   * keysForWriting for those.
+   */
+  freshKeys?(organisationId: string, subjectIds: readonly string[]): Promise<FreshDataKeys>;
+}
+
+/**
+ * First keys (version 1) made for subjects expected to be new, not yet stored. The caller stores
+ * `records` with the events encrypted under `keys`, in one transaction that fails if any of the
+ * subjects already has a key (or an erasure's tombstone); then calls `stored()`, which keeps them
+ * in memory as keysForWriting would have. If that transaction fails, the keys are dropped and the
+ * caller asks keysForWriting, which answers with the stored key (or refuses an erased subject).
+ */
+export interface FreshDataKeys {
+  readonly keys: ReadonlyMap<string, DataKey>;
+  readonly records: readonly DataKeyRecord[];
+  stored(): void;
 }
 
 export interface KeyringOptions {
@@ -262,6 +282,44 @@ export class Keyring implements PayloadKeyring {
       }
     }
     return found;
+  }
+
+  async freshKeys(organisationId: string, subjectIds: readonly string[]): Promise<FreshDataKeys> {
+    const subjects = [...new Set(subjectIds)].filter((s) => !this.cached(organisationId, s));
+    if (subjects.length === 0) return { keys: new Map(), records: [], stored: () => undefined };
+    await this.assertMasterKey();
+    const { version: organisationKeyVersion, key: organisationKey } =
+      await this.currentOrganisationKey(organisationId);
+    const generation = this.generation;
+    const keys = new Map<string, DataKey>();
+    const records: DataKeyRecord[] = [];
+    for (const subjectId of subjects) {
+      const key = randomKey();
+      keys.set(subjectId, { keyId: dataKeyId(subjectId, 1), key });
+      records.push({
+        subjectId,
+        version: 1,
+        organisationKeyVersion,
+        wrappedKey: seal(
+          organisationKey,
+          key,
+          dataKeyContext(organisationId, subjectId, 1, organisationKeyVersion),
+        ),
+      });
+    }
+    return {
+      keys,
+      records,
+      stored: () => {
+        for (const [subjectId, latest] of keys) {
+          this.remember(organisationId, subjectId, generation, {
+            destroyed: false,
+            latest,
+            byVersion: new Map([[1, latest.key]]),
+          });
+        }
+      },
+    };
   }
 
   async keysForReading(

@@ -25,9 +25,11 @@ afterAll(async () => {
   await db.drop();
 });
 
-function encryptedStore(options: { pageSize?: number } = {}) {
-  const inner = new PostgresEventStore(db.app, { pollIntervalMs: 100, ...options });
-  // As the product wires it (openEventLog): the log is this PostgreSQL, and flushes new keys.
+function encryptedStore(options: { pageSize?: number; keysWithAppends?: boolean } = {}) {
+  const { keysWithAppends = true, ...storeOptions } = options;
+  const inner = new PostgresEventStore(db.app, { pollIntervalMs: 100, ...storeOptions });
+  // As the product wires it (openEventLog): the log is this PostgreSQL, which stores a new
+  // subject's key with its first append, and flushes the others' keys.
   const keyring = new Keyring(
     new PostgresKeyStore(db.app, {
       listenConnectionString: db.appUrl,
@@ -36,7 +38,9 @@ function encryptedStore(options: { pageSize?: number } = {}) {
     testMasterKeyProvider(),
   );
   return {
-    store: new EncryptingEventStore(inner, keyring, subjectOf),
+    store: new EncryptingEventStore(inner, keyring, subjectOf, {
+      storeNewKeysWithAppends: keysWithAppends,
+    }),
     keyring,
     close: async () => {
       await inner.close();
@@ -45,11 +49,20 @@ function encryptedStore(options: { pageSize?: number } = {}) {
   };
 }
 
-// Pages of three: subscriptions decrypt batch by batch across page boundaries.
+// Pages of three: subscriptions decrypt batch by batch across page boundaries. Once as the product
+// wires it, once with every key from the key store's own statement (another database's log would).
 describeEventStoreContract(
   'PostgreSQL, encrypted',
   () => {
     const { store, close } = encryptedStore({ pageSize: 3 });
+    return Promise.resolve({ store, teardown: close });
+  },
+  { setsKeyId: true },
+);
+describeEventStoreContract(
+  'PostgreSQL, encrypted, keys stored apart from appends',
+  () => {
+    const { store, close } = encryptedStore({ pageSize: 3, keysWithAppends: false });
     return Promise.resolve({ store, teardown: close });
   },
   { setsKeyId: true },

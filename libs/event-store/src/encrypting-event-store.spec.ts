@@ -308,3 +308,14 @@ describe('EncryptingEventStore', () => {
     });
   });
 });
+
+describe('EncryptingEventStore with storeNewKeysWithAppends', () => {
+  it('refuses an adapter that cannot store keys with its appends', () => {
+    expect(
+      () =>
+        new EncryptingEventStore(new InMemoryEventStore(), newKeyring(), subjectOf, {
+          storeNewKeysWithAppends: true,
+        }),
+    ).toThrow(/adapter that stores data keys/);
+  });
+});

@@ -4,22 +4,28 @@ import {
   associatedData,
   open,
   seal,
+  type DataKey,
+  type FreshDataKeys,
   type PayloadKeyring,
   type ReadableKey,
 } from '@beecastle/crypto';
 import { validateAppend, validateAppends } from './append-validation';
-import type {
-  AppendOptions,
-  AppendResult,
-  EventStore,
-  NewEvent,
-  ReadAllOptions,
-  ReadStreamOptions,
-  RecordedEvent,
-  StreamAppend,
-  SubscribeToAllOptions,
-  Subscription,
-  SubscriptionMessage,
+import { DataKeyTakenError } from './errors';
+import {
+  storesDataKeysWithAppends,
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
+  type NewDataKey,
+  type NewEvent,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type StoresDataKeysWithAppends,
+  type StreamAppend,
+  type SubscribeToAllOptions,
+  type Subscription,
+  type SubscriptionMessage,
 } from './event-store.port';
 import { parseStreamName, type StreamName } from './stream-name';
 
@@ -44,6 +50,25 @@ export class PayloadDecryptionError extends Error {
     );
     this.name = 'PayloadDecryptionError';
   }
+}
+
+export interface EncryptingEventStoreOptions {
+  /**
+   * The key store is in the adapter's own database, which stores a subject's first data key in
+   * the transaction of the first append encrypted under it (StoresDataKeysWithAppends): a create
+   * then costs one statement, not two. Only for a stream created by the append (`no_stream`), and
+   * only for its own subject (a contact's events in its stream); should the subject have a key
+   * after all, the append is encrypted again with the stored key. Needs an adapter that can and a
+   * keyring with `freshKeys`.
+   */
+  readonly storeNewKeysWithAppends?: boolean;
+}
+
+/** What an append is encrypted with: each organisation's keys by subject, and first keys to store. */
+interface Encrypted {
+  readonly events: NewEvent[][];
+  readonly fresh: readonly FreshDataKeys[];
+  readonly newKeys: readonly NewDataKey[];
 }
 
 interface KeysWanted {
@@ -90,11 +115,24 @@ function payloadContext(
  * are returned as stored.
  */
 export class EncryptingEventStore implements EventStore {
+  /** The inner store, when new keys go with appends. */
+  private readonly storing: StoresDataKeysWithAppends | undefined;
+
   constructor(
     private readonly inner: EventStore,
     private readonly keyring: PayloadKeyring,
     private readonly subjectOf: KeySubjectPolicy,
-  ) {}
+    options: EncryptingEventStoreOptions = {},
+  ) {
+    if (options.storeNewKeysWithAppends) {
+      if (!storesDataKeysWithAppends(inner) || !keyring.freshKeys) {
+        throw new Error(
+          'storeNewKeysWithAppends needs an adapter that stores data keys and a keyring with freshKeys',
+        );
+      }
+      this.storing = inner;
+    }
+  }
 
   async appendToStream(
     stream: string,
@@ -102,16 +140,47 @@ export class EncryptingEventStore implements EventStore {
     options: AppendOptions,
   ): Promise<AppendResult> {
     validateAppend(stream, events);
-    const [encrypted] = await this.encrypt([{ stream, events }]);
-    return this.inner.appendToStream(stream, encrypted, options);
+    const appends = [{ stream, events, expectedRevision: options.expectedRevision }];
+    const [result] = await this.appendEncrypted(appends, async ([encrypted]) => [
+      await this.inner.appendToStream(stream, encrypted, options),
+    ]);
+    return result;
   }
 
   async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
     validateAppends(appends);
-    const encrypted = await this.encrypt(appends);
-    return this.inner.appendToStreams(
-      appends.map((append, i) => ({ ...append, events: encrypted[i] })),
+    return this.appendEncrypted(appends, (events) =>
+      this.inner.appendToStreams(appends.map((append, i) => ({ ...append, events: events[i] }))),
     );
+  }
+
+  /**
+   * Encrypts and appends. With storeNewKeysWithAppends, the subjects of the streams the append
+   * creates get first keys stored in the append's own transaction; should one of them turn out to
+   * have a key already (another process made it, or an erasure left its tombstone), nothing was
+   * written, and the events are encrypted again with the keys the keyring then finds (or refuses).
+   */
+  private async appendEncrypted(
+    appends: readonly StreamAppend[],
+    append: (events: NewEvent[][]) => Promise<AppendResult[]>,
+  ): Promise<AppendResult[]> {
+    const storing =
+      this.storing && appends.some((a) => a.expectedRevision === 'no_stream')
+        ? this.storing
+        : undefined;
+    const first = await this.encrypt(appends, storing !== undefined);
+    if (!storing || first.newKeys.length === 0) return append(first.events);
+    try {
+      const results = await storing.appendToStreamsWithDataKeys(
+        appends.map((a, i) => ({ ...a, events: first.events[i] })),
+        first.newKeys,
+      );
+      for (const keys of first.fresh) keys.stored();
+      return results;
+    } catch (error) {
+      if (!(error instanceof DataKeyTakenError)) throw error;
+    }
+    return append((await this.encrypt(appends, false)).events);
   }
 
   async readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
@@ -135,27 +204,59 @@ export class EncryptingEventStore implements EventStore {
     return this.inner.close();
   }
 
-  /** Every stream's events encrypted, with one key lookup per organisation. */
-  private async encrypt(
-    appends: readonly { readonly stream: string; readonly events: readonly NewEvent[] }[],
-  ): Promise<NewEvent[][]> {
+  /**
+   * Every stream's events encrypted, with one key lookup per organisation. With `fresh`, the
+   * subjects of streams the append creates get first keys made here (unless held in memory), to
+   * be stored with the append.
+   */
+  private async encrypt(appends: readonly StreamAppend[], fresh: boolean): Promise<Encrypted> {
     const parsed = appends.map(({ stream, events }) => {
       const name = parseStreamName(stream);
       return { stream, name, subjects: events.map((e) => this.subjectOf(name, e.type)) };
     });
-    const subjectsByOrganisation = new Map<string, Set<string>>();
-    for (const { name, subjects } of parsed) {
-      const set = subjectsByOrganisation.get(name.organisationId) ?? new Set<string>();
-      for (const subject of subjects) set.add(subject);
-      subjectsByOrganisation.set(name.organisationId, set);
+    const subjectsByOrganisation = new Map<string, { all: Set<string>; created: Set<string> }>();
+    for (const [i, { name, subjects }] of parsed.entries()) {
+      const entry = subjectsByOrganisation.get(name.organisationId) ?? {
+        all: new Set<string>(),
+        created: new Set<string>(),
+      };
+      for (const subject of subjects) entry.all.add(subject);
+      // A stream this append creates: its own subject (a new contact) has no key yet, surely.
+      if (fresh && appends[i].expectedRevision === 'no_stream' && subjects.includes(name.id)) {
+        entry.created.add(name.id);
+      }
+      subjectsByOrganisation.set(name.organisationId, entry);
     }
-    const keys = new Map<string, Awaited<ReturnType<PayloadKeyring['keysForWriting']>>>();
+    const keys = new Map<string, Map<string, DataKey>>();
+    const made: FreshDataKeys[] = [];
+    const newKeys: NewDataKey[] = [];
     await Promise.all(
-      [...subjectsByOrganisation].map(async ([organisationId, subjects]) => {
-        keys.set(organisationId, await this.keyring.keysForWriting(organisationId, [...subjects]));
+      [...subjectsByOrganisation].map(async ([organisationId, { all, created }]) => {
+        const first =
+          created.size > 0 && this.keyring.freshKeys
+            ? await this.keyring.freshKeys(organisationId, [...created])
+            : undefined;
+        const others = [...all].filter((subject) => !first?.keys.has(subject));
+        const found =
+          others.length > 0
+            ? await this.keyring.keysForWriting(organisationId, others)
+            : new Map<string, DataKey>();
+        if (first && first.records.length > 0) {
+          made.push(first);
+          for (const [subject, key] of first.keys) found.set(subject, key);
+          for (const record of first.records) {
+            newKeys.push({
+              organisationId,
+              subjectId: record.subjectId,
+              organisationKeyVersion: record.organisationKeyVersion!,
+              wrappedKey: record.wrappedKey!,
+            });
+          }
+        }
+        keys.set(organisationId, found);
       }),
     );
-    return appends.map(({ events }, i) => {
+    const events = appends.map(({ events }, i) => {
       const { stream, name, subjects } = parsed[i];
       return events.map((event, j): NewEvent => {
         const { keyId, key } = keys.get(name.organisationId)!.get(subjects[j])!;
@@ -170,6 +271,7 @@ export class EncryptingEventStore implements EventStore {
         return { ...event, data, metadata: { ...event.metadata, keyId } };
       });
     });
+    return { events, fresh: made, newKeys };
   }
 
   /** The events with their payloads decrypted, in the same order, one key lookup per organisation. */

@@ -7,7 +7,8 @@ export type EventStoreErrorCode =
   | 'INVALID_STREAM_NAME'
   | 'ORGANISATION_MISMATCH'
   | 'APPEND_IN_WRITE_TRANSACTION'
-  | 'INVALID_EVENT';
+  | 'INVALID_EVENT'
+  | 'DATA_KEY_TAKEN';
 
 export abstract class EventStoreError extends Error {
   abstract readonly code: EventStoreErrorCode;
@@ -72,5 +73,21 @@ export class InvalidEventError extends EventStoreError {
   constructor(message: string) {
     super(message);
     this.name = 'InvalidEventError';
+  }
+}
+
+/**
+ * A first data key sent with an append (appendToStreamsWithDataKeys) was not stored, so nothing
+ * was: its subject already has a key, or an erasure's tombstone. The encryption layer then asks
+ * its keyring for the stored key and appends again; it never reaches a caller of the port.
+ */
+export class DataKeyTakenError extends EventStoreError {
+  readonly code = 'DATA_KEY_TAKEN';
+  constructor(
+    readonly organisationId: string,
+    readonly subjectId: string,
+  ) {
+    super(`Subject ${subjectId} of organisation ${organisationId} already has a data key`);
+    this.name = 'DataKeyTakenError';
   }
 }

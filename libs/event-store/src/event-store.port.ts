@@ -133,4 +133,39 @@ export interface EventStore {
   close(): Promise<void>;
 }
 
+/** A subject's first data key (version 1), wrapped by its organisation's key: the key store's row. */
+export interface NewDataKey {
+  readonly organisationId: string;
+  readonly subjectId: string;
+  readonly organisationKeyVersion: number;
+  readonly wrappedKey: Uint8Array;
+}
+
+/**
+ * An adapter whose database also holds the key store (PostgreSQL): it stores a subject's first
+ * data key in the same transaction as the first events encrypted under it, sparing a create the
+ * key store's own statement. Used by the encryption layer only when told the key store is that
+ * same database.
+ */
+export interface StoresDataKeysWithAppends {
+  /**
+   * appendToStreams, and `keys` stored in the same transaction, each for an organisation of one
+   * of the streams. All of it or nothing: if a subject already has a key (or an erasure's
+   * tombstone) other than the one given, DataKeyTakenError and nothing is written. An exact retry
+   * (the same events, the same keys) writes nothing and answers as before.
+   */
+  appendToStreamsWithDataKeys(
+    appends: readonly StreamAppend[],
+    keys: readonly NewDataKey[],
+  ): Promise<AppendResult[]>;
+}
+
+export function storesDataKeysWithAppends(
+  store: EventStore,
+): store is EventStore & StoresDataKeysWithAppends {
+  return (
+    typeof (store as Partial<StoresDataKeysWithAppends>).appendToStreamsWithDataKeys === 'function'
+  );
+}
+
 export const EVENT_STORE = Symbol('EventStore');

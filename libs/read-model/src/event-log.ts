@@ -10,13 +10,21 @@ import { dataKeySubject } from '@beecastle/domain';
 import {
   EncryptingEventStore,
   PostgresEventStore,
+  type EncryptingEventStoreOptions,
   type EventStore,
   type PostgresEventStoreOptions,
 } from '@beecastle/event-store';
 
-/** Any adapter, encrypted as the product encrypts: each payload under its subject's data key. */
-export function encryptEventStore(inner: EventStore, keyring: PayloadKeyring): EventStore {
-  return new EncryptingEventStore(inner, keyring, dataKeySubject);
+/**
+ * Any adapter, encrypted as the product encrypts: each payload under its subject's data key. Pass
+ * `storeNewKeysWithAppends` only when the keyring's key store is the adapter's own database.
+ */
+export function encryptEventStore(
+  inner: EventStore,
+  keyring: PayloadKeyring,
+  options: EncryptingEventStoreOptions = {},
+): EventStore {
+  return new EncryptingEventStore(inner, keyring, dataKeySubject, options);
 }
 
 export interface EventLog {
@@ -61,7 +69,9 @@ export function openEventLog(pool: Pool, options: EventLogOptions): EventLog {
       masterKey,
     );
   return {
-    store: encryptEventStore(inner, keyring),
+    // Its own key store is this pool's database: a new contact's key goes with its first append.
+    // A shared keyring's store is another log's, which this one cannot vouch for.
+    store: encryptEventStore(inner, keyring, { storeNewKeysWithAppends: !shared }),
     keyring,
     close: async () => {
       await inner.close();

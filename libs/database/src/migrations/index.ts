@@ -12,6 +12,7 @@ import { LeanerAppends1764000000010 } from './1764000000010-LeanerAppends';
 import { CheaperDataKeyInserts1764000000011 } from './1764000000011-CheaperDataKeyInserts';
 import { DataKeysForReading1764000000012 } from './1764000000012-DataKeysForReading';
 import { KeyFunctionsGenericPlans1764000000013 } from './1764000000013-KeyFunctionsGenericPlans';
+import { DataKeysWithAppends1764000000014 } from './1764000000014-DataKeysWithAppends';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -31,4 +32,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CheaperDataKeyInserts1764000000011,
   DataKeysForReading1764000000012,
   KeyFunctionsGenericPlans1764000000013,
+  DataKeysWithAppends1764000000014,
 ];

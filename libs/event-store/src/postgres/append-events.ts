@@ -2,6 +2,8 @@ import { DatabaseError } from 'pg';
 import { encodeMetadata, validateAppend, validateAppends } from '../append-validation';
 import {
   AppendInWriteTransactionError,
+  DataKeyTakenError,
+  InvalidEventError,
   OrganisationMismatchError,
   WrongExpectedVersionError,
 } from '../errors';
@@ -9,6 +11,7 @@ import type {
   AppendOptions,
   AppendResult,
   ExpectedRevision,
+  NewDataKey,
   NewEvent,
   StreamAppend,
 } from '../event-store.port';
@@ -19,6 +22,7 @@ import type { Queryable } from './event-rows';
 const WRONG_EXPECTED_VERSION = 'YB001';
 const APPEND_IN_WRITE_TRANSACTION = 'YB002';
 const ORGANISATION_MISMATCH = 'YB003';
+export const DATA_KEY_TAKEN = 'YB005';
 const UNIQUE_VIOLATION = '23505';
 
 const APPEND_SQL = `SELECT out_revision, out_tx_id::text, out_global_seq
@@ -26,11 +30,16 @@ const APPEND_SQL = `SELECT out_revision, out_tx_id::text, out_global_seq
 // One event, the usual case: scalar arguments, so data and metadata travel as binary bytea rather
 // than as hex inside array literals, and the result is one bigint[] {revision, tx_id, global_seq}.
 const APPEND_ONE_SQL = 'SELECT append_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)';
+// One event and its subject's first data key, a create's (migration DataKeysWithAppends).
+const APPEND_ONE_WITH_KEY_SQL =
+  'SELECT append_event_with_key($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)';
 
 /**
  * One round trip: `append_event` (one event) or `append_to_stream` (a batch) locks the stream,
  * checks the expected revision and idempotency, chains the hashes, inserts and notifies. `readHead`
  * answers, after a conflict that reached the unique index, what the stream's last revision now is.
+ * With first data keys to store (`keys`), `append_event_with_key` for one event and one key, else
+ * appendEventsToStreams.
  */
 export async function appendEvents(
   db: Queryable,
@@ -38,17 +47,25 @@ export async function appendEvents(
   events: readonly NewEvent[],
   options: AppendOptions,
   readHead: (stream: string) => Promise<bigint | 'no_stream'>,
+  keys: readonly NewDataKey[] = [],
 ): Promise<AppendResult> {
   const organisationId = validateAppend(stream, events);
   const expected = options.expectedRevision;
+  if (keys.length > 1 || (keys.length === 1 && events.length > 1)) {
+    const append = { stream, events, expectedRevision: expected };
+    const { results } = await appendEventsToStreams(db, [append], readHead, keys);
+    return results[0];
+  }
+  validateDataKeys(keys, [organisationId]);
   const mode = typeof expected === 'bigint' ? 'exact' : expected;
   const revision = typeof expected === 'bigint' ? expected.toString() : null;
   try {
     if (events.length === 1) {
       const [e] = events;
+      const [key] = keys;
       const { rows } = await db.query<unknown[]>({
-        name: 'bc_append_event',
-        text: APPEND_ONE_SQL,
+        name: key ? 'bc_append_event_with_key' : 'bc_append_event',
+        text: key ? APPEND_ONE_WITH_KEY_SQL : APPEND_ONE_SQL,
         values: [
           stream,
           organisationId,
@@ -61,6 +78,7 @@ export async function appendEvents(
           encodeMetadata(e),
           e.metadata.actorId,
           e.metadata.requestId ?? null,
+          ...(key ? [key.subjectId, key.organisationKeyVersion, key.wrappedKey] : []),
         ],
         rowMode: 'array',
       });
@@ -87,6 +105,8 @@ export async function appendEvents(
 }
 
 const APPEND_STREAMS_SQL = `SELECT append_to_streams($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
+// With first data keys (migration DataKeysWithAppends): the same twelve, and four for the keys.
+const APPEND_STREAMS_WITH_KEYS_SQL = `SELECT append_to_streams_with_keys($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`;
 
 /** The per-event array arguments of `append_to_stream` and `append_to_streams`, in binary. */
 function eventColumns(events: readonly NewEvent[]): Buffer[] {
@@ -101,11 +121,24 @@ function eventColumns(events: readonly NewEvent[]): Buffer[] {
   ];
 }
 
-/** The arguments of `append_to_streams` for validated appends (binary-arrays.ts says why). */
+/**
+ * The arguments of `append_to_streams` for validated appends (binary-arrays.ts says why), and of
+ * `append_to_streams_with_keys` when there are keys.
+ */
 export function appendToStreamsValues(
   appends: readonly StreamAppend[],
   organisationIds: readonly string[],
+  keys: readonly NewDataKey[] = [],
 ): Buffer[] {
+  const keyColumns =
+    keys.length === 0
+      ? []
+      : [
+          uuidArray(keys.map((k) => k.organisationId)),
+          textArray(keys.map((k) => k.subjectId)),
+          int4Array(keys.map((k) => k.organisationKeyVersion)),
+          byteaArray(keys.map((k) => k.wrappedKey)),
+        ];
   return [
     textArray(appends.map((a) => a.stream)),
     uuidArray(organisationIds),
@@ -117,25 +150,29 @@ export function appendToStreamsValues(
     ),
     int4Array(appends.map((a) => a.events.length)),
     ...eventColumns(appends.flatMap((a) => a.events)),
+    ...keyColumns,
   ];
 }
 
 /**
  * Several streams in one round trip: `append_to_streams` (MultiStreamAppend migration) locks them
- * all, checks each as `append_to_stream` would, chains, inserts and advances the heads. Returns
- * each stream's organisation too, for the wake-ups after commit.
+ * all, checks each as `append_to_stream` would, chains, inserts and advances the heads; with
+ * `keys`, `append_to_streams_with_keys` stores them in the same transaction (DataKeyTakenError if
+ * one meets another). Returns each stream's organisation too, for the wake-ups after commit.
  */
 export async function appendEventsToStreams(
   db: Queryable,
   appends: readonly StreamAppend[],
   readHead: (stream: string) => Promise<bigint | 'no_stream'>,
+  keys: readonly NewDataKey[] = [],
 ): Promise<{ results: AppendResult[]; organisationIds: string[] }> {
   const organisationIds = validateAppends(appends);
+  validateDataKeys(keys, organisationIds);
   try {
     const { rows } = await db.query<unknown[]>({
-      name: 'bc_append_to_streams',
-      text: APPEND_STREAMS_SQL,
-      values: appendToStreamsValues(appends, organisationIds),
+      name: keys.length === 0 ? 'bc_append_to_streams' : 'bc_append_to_streams_with_keys',
+      text: keys.length === 0 ? APPEND_STREAMS_SQL : APPEND_STREAMS_WITH_KEYS_SQL,
+      values: appendToStreamsValues(appends, organisationIds, keys),
       rowMode: 'array',
     });
     const flat = rows[0][0] as string[];
@@ -149,6 +186,41 @@ export async function appendEventsToStreams(
   }
 }
 
+/**
+ * Keys an append may carry: each for an organisation of one of its streams, a subject once. The
+ * function checks the organisations too; this names the mistake before a round trip.
+ */
+export function validateDataKeys(
+  keys: readonly NewDataKey[],
+  organisationIds: readonly string[],
+): void {
+  const subjects = new Set<string>();
+  for (const key of keys) {
+    if (!organisationIds.includes(key.organisationId)) {
+      throw new InvalidEventError(
+        `A data key for organisation ${key.organisationId}, which none of the streams belongs to`,
+      );
+    }
+    const id = `${key.organisationId}/${key.subjectId}`;
+    if (subjects.has(id)) throw new InvalidEventError(`Two data keys for subject ${key.subjectId}`);
+    subjects.add(id);
+  }
+}
+
+/** The DataKeyTakenError a YB005 stands for; undefined for any other error. */
+export function dataKeyTaken(error: unknown): DataKeyTakenError | undefined {
+  if (!(error instanceof DatabaseError) || error.code !== DATA_KEY_TAKEN) return undefined;
+  let detail: { organisationId?: unknown; subjectId?: unknown };
+  try {
+    detail = JSON.parse(error.detail ?? '') as typeof detail;
+  } catch {
+    return undefined;
+  }
+  const { organisationId, subjectId } = detail;
+  if (typeof organisationId !== 'string' || typeof subjectId !== 'string') return undefined;
+  return new DataKeyTakenError(organisationId, subjectId);
+}
+
 /** `translateAppendError` for a multi-stream append: the database says which stream failed. */
 async function translateAppendsError(
   error: unknown,
@@ -157,6 +229,8 @@ async function translateAppendsError(
   readHead: (stream: string) => Promise<bigint | 'no_stream'>,
 ): Promise<unknown> {
   if (!(error instanceof DatabaseError)) return error;
+  const taken = dataKeyTaken(error);
+  if (taken) return taken;
   const index = Math.max(
     0,
     appends.findIndex((a) => failedStream(error) === a.stream),
@@ -190,6 +264,8 @@ async function translateAppendError(
 ): Promise<unknown> {
   if (!(error instanceof DatabaseError)) return error;
   switch (error.code) {
+    case DATA_KEY_TAKEN:
+      return dataKeyTaken(error) ?? error;
     case WRONG_EXPECTED_VERSION: {
       const detail = error.detail ?? 'no_stream';
       return new WrongExpectedVersionError(

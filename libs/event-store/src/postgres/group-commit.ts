@@ -1,9 +1,15 @@
 import { performance } from 'node:perf_hooks';
 import { DatabaseError } from 'pg';
 import { MAX_EVENTS_PER_APPEND, validateAppend } from '../append-validation';
-import { WrongExpectedVersionError } from '../errors';
-import type { AppendOptions, AppendResult, NewEvent, StreamAppend } from '../event-store.port';
-import { appendToStreamsValues } from './append-events';
+import { type DataKeyTakenError, WrongExpectedVersionError } from '../errors';
+import type {
+  AppendOptions,
+  AppendResult,
+  NewDataKey,
+  NewEvent,
+  StreamAppend,
+} from '../event-store.port';
+import { appendToStreamsValues, dataKeyTaken } from './append-events';
 import type { Queryable } from './event-rows';
 
 export interface GroupCommitOptions {
@@ -26,8 +32,13 @@ export interface GroupCommitStats {
 
 /** How a group and a lone append reach the database (the store's pooled connections). */
 export interface GroupCommitTransport {
-  /** An append on its own, exactly as without group commit. */
-  alone(stream: string, events: readonly NewEvent[], options: AppendOptions): Promise<AppendResult>;
+  /** An append on its own (with the first data keys it stores), exactly as without group commit. */
+  alone(
+    stream: string,
+    events: readonly NewEvent[],
+    options: AppendOptions,
+    keys: readonly NewDataKey[],
+  ): Promise<AppendResult>;
   /** Runs `work` on a pooled connection. */
   onConnection<T>(work: (db: Queryable) => Promise<T>): Promise<T>;
 }
@@ -53,9 +64,13 @@ const WRONG_EXPECTED_VERSION = 'YB001';
 // timeout, local to the statement's own transaction (the WHERE runs before the call).
 const APPEND_GROUP_SQL = `SELECT append_to_streams($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                            WHERE set_config('lock_timeout', '${GROUP_LOCK_TIMEOUT}', true) IS NOT NULL`;
+// A group of which some members store first data keys (migration DataKeysWithAppends).
+const APPEND_GROUP_WITH_KEYS_SQL = `SELECT append_to_streams_with_keys($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                           WHERE set_config('lock_timeout', '${GROUP_LOCK_TIMEOUT}', true) IS NOT NULL`;
 
 interface Member extends StreamAppend {
   readonly organisationId: string;
+  readonly keys: readonly NewDataKey[];
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -76,6 +91,7 @@ interface Slot {
  *   in the group being formed) goes alone, at once, as today: it would only make a group wait for
  *   that stream's lock.
  * - A wrong expected version (YB001 names the stream) fails that member; the rest go again at once.
+ *   So does a first data key that meets another (YB005 names the subject, hence its member).
  * - Any other failure of a group sends each member alone (an exact retry if the group had in fact
  *   committed), so each gets its own answer.
  * - Members are validated before they queue: one caller's malformed events never reach a group.
@@ -114,10 +130,11 @@ export class GroupCommit {
     stream: string,
     events: readonly NewEvent[],
     options: AppendOptions,
+    keys: readonly NewDataKey[] = [],
   ): Promise<AppendResult> {
-    if (this.busy.has(stream)) return this.alone(stream, events, options, undefined);
+    if (this.busy.has(stream)) return this.alone(stream, events, options, keys, undefined);
     if (this.queue.length === 0 && this.slots.size < this.maxGroups) {
-      return this.alone(stream, events, options, this.takeSlot());
+      return this.alone(stream, events, options, keys, this.takeSlot());
     }
     let organisationId: string;
     try {
@@ -127,7 +144,7 @@ export class GroupCommit {
     }
     return new Promise<AppendResult>((resolve, reject) => {
       const expectedRevision = options.expectedRevision;
-      this.queue.push({ stream, events, expectedRevision, organisationId, resolve, reject });
+      this.queue.push({ stream, events, expectedRevision, organisationId, keys, resolve, reject });
       this.pump();
       if (this.queue.length > 0) this.watchForStalls();
     });
@@ -137,6 +154,7 @@ export class GroupCommit {
     stream: string,
     events: readonly NewEvent[],
     options: AppendOptions,
+    keys: readonly NewDataKey[],
     slot: Slot | undefined,
   ): Promise<AppendResult> {
     this.markBusy(stream);
@@ -144,7 +162,7 @@ export class GroupCommit {
       this.unmarkBusy(stream);
       if (slot) this.releaseSlot(slot);
     };
-    return this.transport.alone(stream, events, options).then(
+    return this.transport.alone(stream, events, options, keys).then(
       (result) => {
         done();
         return result;
@@ -196,7 +214,10 @@ export class GroupCommit {
   }
 
   private sendAlone(member: Member): void {
-    this.alone(member.stream, member.events, member, undefined).then(member.resolve, member.reject);
+    this.alone(member.stream, member.events, member, member.keys, undefined).then(
+      member.resolve,
+      member.reject,
+    );
   }
 
   private sendGroup(group: readonly Member[]): void {
@@ -242,7 +263,7 @@ export class GroupCommit {
 
   private async fallBack(member: Member): Promise<void> {
     try {
-      member.resolve(await this.transport.alone(member.stream, member.events, member));
+      member.resolve(await this.transport.alone(member.stream, member.events, member, member.keys));
     } catch (error) {
       member.reject(error);
     } finally {
@@ -275,12 +296,14 @@ export class GroupCommit {
 
 /** One `append_to_streams` call for the group (validated members, distinct streams). */
 async function appendGroup(db: Queryable, members: readonly Member[]): Promise<AppendResult[]> {
+  const keys = members.flatMap((m) => m.keys);
   const { rows } = await db.query<unknown[]>({
-    name: 'bc_append_group',
-    text: APPEND_GROUP_SQL,
+    name: keys.length === 0 ? 'bc_append_group' : 'bc_append_group_with_keys',
+    text: keys.length === 0 ? APPEND_GROUP_SQL : APPEND_GROUP_WITH_KEYS_SQL,
     values: appendToStreamsValues(
       members,
       members.map((m) => m.organisationId),
+      keys,
     ),
     rowMode: 'array',
   });
@@ -291,11 +314,23 @@ async function appendGroup(db: Queryable, members: readonly Member[]): Promise<A
   }));
 }
 
-/** The member a YB001 names, with the error it would have had alone; undefined for anything else. */
+/**
+ * The member a YB001 or YB005 names, with the error it would have had alone; undefined for
+ * anything else.
+ */
 function conflictOf(
   error: unknown,
   members: readonly Member[],
-): { member: Member; error: WrongExpectedVersionError } | undefined {
+): { member: Member; error: WrongExpectedVersionError | DataKeyTakenError } | undefined {
+  const taken = dataKeyTaken(error);
+  if (taken) {
+    const member = members.find((m) =>
+      m.keys.some(
+        (k) => k.organisationId === taken.organisationId && k.subjectId === taken.subjectId,
+      ),
+    );
+    return member && { member, error: taken };
+  }
   if (!(error instanceof DatabaseError) || error.code !== WRONG_EXPECTED_VERSION) return undefined;
   let detail: { stream?: unknown; actual?: unknown };
   try {

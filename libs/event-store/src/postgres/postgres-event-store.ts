@@ -3,16 +3,24 @@ import type {
   AppendOptions,
   AppendResult,
   EventStore,
+  NewDataKey,
   NewEvent,
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
   StreamAppend,
+  StoresDataKeysWithAppends,
   SubscribeToAllOptions,
   Subscription,
 } from '../event-store.port';
+import { validateAppend } from '../append-validation';
 import { EventStoreError } from '../errors';
-import { appendEvents, appendEventsToStreams, readStreamHead } from './append-events';
+import {
+  appendEvents,
+  appendEventsToStreams,
+  readStreamHead,
+  validateDataKeys,
+} from './append-events';
 import { CommitNotifier } from './commit-notifier';
 import { GroupCommit, type GroupCommitOptions, type GroupCommitStats } from './group-commit';
 import { NotificationListener } from './notification-listener';
@@ -51,7 +59,7 @@ const MAX_PAGE_SIZE = 50_000;
  * `withClient` runs appends and reads on a connection the caller controls,
  * inside the caller's transaction.
  */
-export class PostgresEventStore implements EventStore {
+export class PostgresEventStore implements EventStore, StoresDataKeysWithAppends {
   private readonly listener: NotificationListener;
   private readonly subscriptions = new Set<PostgresSubscription>();
   private readonly pollIntervalMs: number;
@@ -79,7 +87,8 @@ export class PostgresEventStore implements EventStore {
     if (options.groupCommit !== false) {
       this.groupCommit = new GroupCommit(
         {
-          alone: (stream, events, appendOptions) => this.appendAlone(stream, events, appendOptions),
+          alone: (stream, events, appendOptions, keys) =>
+            this.appendAlone(stream, events, appendOptions, keys),
           onConnection: (work) => this.onConnection(work),
         },
         options.groupCommit,
@@ -116,10 +125,36 @@ export class PostgresEventStore implements EventStore {
     stream: string,
     events: readonly NewEvent[],
     options: AppendOptions,
+    keys: readonly NewDataKey[] = [],
   ): Promise<AppendResult> {
     return this.onConnection((client) =>
-      appendEvents(client, stream, events, options, this.readHead),
+      appendEvents(client, stream, events, options, this.readHead, keys),
     );
+  }
+
+  /**
+   * The first data keys of subjects stored with the events (migration DataKeysWithAppends), for
+   * the encryption layer when its key store is this database. One stream goes through group
+   * commit as appendToStream does, so that creates share commits.
+   */
+  async appendToStreamsWithDataKeys(
+    appends: readonly StreamAppend[],
+    keys: readonly NewDataKey[],
+  ): Promise<AppendResult[]> {
+    if (keys.length === 0) return this.appendToStreams(appends);
+    if (appends.length !== 1 || !this.groupCommit) {
+      const { results, organisationIds } = await this.onConnection((client) =>
+        appendEventsToStreams(client, appends, this.readHead, keys),
+      );
+      for (const organisationId of new Set(organisationIds)) this.notifier.notify(organisationId);
+      return results;
+    }
+    const [{ stream, events, expectedRevision }] = appends;
+    const organisationId = validateAppend(stream, events);
+    validateDataKeys(keys, [organisationId]);
+    const result = await this.groupCommit.append(stream, events, { expectedRevision }, keys);
+    this.notifier.notify(organisationId);
+    return [result];
   }
 
   async appendToStreams(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
