@@ -27,6 +27,25 @@ const FUNCTIONS = [
   'append_event_with_key(text, uuid, text, bigint, uuid, text, smallint, bytea, bytea, text, text, text, integer, bytea)',
 ];
 
+/**
+ * What both functions open with after their arguments: their settings, the caller's scope (put
+ * back at the end), and the refusal to run inside an organisation's scope.
+ */
+const opening = (name: string, declarations: string): string => `RETURNS bigint[]
+      LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+      SET search_path = public, pg_temp
+      SET enable_seqscan = off
+      SET plan_cache_mode = force_generic_plan AS $$
+      DECLARE
+        caller_org  text := current_setting('app.org_id', true);
+        caller_user text := current_setting('app.user_id', true);
+        ${declarations}
+      BEGIN
+        IF coalesce(caller_org, '') <> '' THEN
+          RAISE EXCEPTION '${name} called inside an organisation''s scope'
+            USING ERRCODE = '42501';
+        END IF;`;
+
 export class DataKeysWithAppends1764000000014 implements MigrationInterface {
   async up(queryRunner: QueryRunner): Promise<void> {
     const q = (sql: string) => queryRunner.query(sql);
@@ -49,26 +68,16 @@ export class DataKeysWithAppends1764000000014 implements MigrationInterface {
         p_key_subjects       text[],
         p_key_wrapping       integer[],
         p_key_wrapped        bytea[]
-      ) RETURNS bigint[]
-      LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-      SET search_path = public, pg_temp
-      SET enable_seqscan = off
-      SET plan_cache_mode = force_generic_plan AS $$
-      DECLARE
-        caller_org  text := current_setting('app.org_id', true);
-        caller_user text := current_setting('app.user_id', true);
-        v_keys      int := coalesce(cardinality(p_key_subjects), 0);
+      ) ${opening(
+        'append_to_streams_with_keys',
+        `v_keys      int := coalesce(cardinality(p_key_subjects), 0);
         v_result    bigint[];
         v_org       uuid;
         v_done      uuid[] := '{}';
         v_added     int := 0;
         v_n         int;
-        v_taken     text;
-      BEGIN
-        IF coalesce(caller_org, '') <> '' THEN
-          RAISE EXCEPTION 'append_to_streams_with_keys called inside an organisation''s scope'
-            USING ERRCODE = '42501';
-        END IF;
+        v_taken     text;`,
+      )}
         IF v_keys = 0
            OR cardinality(p_key_orgs) IS DISTINCT FROM v_keys
            OR cardinality(p_key_wrapping) IS DISTINCT FROM v_keys
@@ -141,21 +150,11 @@ export class DataKeysWithAppends1764000000014 implements MigrationInterface {
         p_key_subject       text,
         p_key_wrapping      integer,
         p_key_wrapped       bytea
-      ) RETURNS bigint[]
-      LANGUAGE plpgsql VOLATILE SECURITY INVOKER
-      SET search_path = public, pg_temp
-      SET enable_seqscan = off
-      SET plan_cache_mode = force_generic_plan AS $$
-      DECLARE
-        caller_org  text := current_setting('app.org_id', true);
-        caller_user text := current_setting('app.user_id', true);
-        v_result    bigint[];
-        v_added     int;
-      BEGIN
-        IF coalesce(caller_org, '') <> '' THEN
-          RAISE EXCEPTION 'append_event_with_key called inside an organisation''s scope'
-            USING ERRCODE = '42501';
-        END IF;
+      ) ${opening(
+        'append_event_with_key',
+        `v_result    bigint[];
+        v_added     int;`,
+      )}
         v_result := append_event(p_stream_id, p_org_id, p_expected, p_expected_revision,
                                  p_event_id, p_type, p_schema_version, p_data, p_metadata,
                                  p_actor_id, p_request_id);
