@@ -1,7 +1,14 @@
 import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import jwt from 'jsonwebtoken';
-import { DEFAULT_SCRYPT, hashPassword, rotateSigningKey } from '../../libs/auth/src';
+import {
+  DEFAULT_SCRYPT,
+  hashPassword,
+  openPrivateKey,
+  rotateSigningKey,
+} from '../../libs/auth/src';
+import { Keyring, PostgresKeyStore } from '../../libs/crypto/src';
+import { testMasterKeyProvider } from '../../libs/crypto/src/testing/test-master-key';
 import { withOrganisation } from '../../libs/database/src/organisation-scope';
 import { PostgresEventStore } from '../../libs/event-store/src';
 import {
@@ -61,6 +68,32 @@ describe('authentication', () => {
   const login = (body: Record<string, unknown>) => post('/v1/auth/token', body);
   const me = (credential: string) =>
     t.api.request('/v1/me', { headers: { authorization: `Bearer ${credential}` } });
+  /**
+   * A signing key's private half as an instance holds it: stored sealed (never in the clear,
+   * asserted here), opened with the master key through the key store, as the API opens it.
+   */
+  const privateKeyOf = async (keyId: string): Promise<string> => {
+    const { rows } = await t.db.owner.query<{
+      private_key: string | null;
+      sealed_private_key: Buffer;
+      private_key_data_key: string;
+    }>(
+      `SELECT private_key, sealed_private_key, private_key_data_key FROM signing_keys
+        WHERE key_id = $1`,
+      [keyId],
+    );
+    expect(rows[0].private_key).toBeNull();
+    expect(rows[0].sealed_private_key.toString('latin1')).not.toContain('PRIVATE KEY');
+    const keyring = new Keyring(new PostgresKeyStore(t.db.app), testMasterKeyProvider());
+    try {
+      return await openPrivateKey(keyring, keyId, {
+        sealed: rows[0].sealed_private_key,
+        dataKeyId: rows[0].private_key_data_key,
+      });
+    } finally {
+      await keyring.close();
+    }
+  };
   const signIn = async (member: { email: string; password: string }): Promise<Tokens> => {
     const res = await login({ email: member.email, password: member.password });
     expect(res.status).toBe(200);
@@ -252,10 +285,10 @@ describe('authentication', () => {
       const { accessToken } = await signIn(member);
       expect((await me(accessToken)).status).toBe(200); // the control
 
-      const { rows } = await t.db.owner.query<{ key_id: string; private_key: string }>(
-        'SELECT key_id, private_key FROM signing_keys WHERE retired_at IS NULL',
+      const { rows } = await t.db.owner.query<{ key_id: string }>(
+        'SELECT key_id FROM signing_keys WHERE retired_at IS NULL',
       );
-      const privateKey = createPrivateKey(rows[0].private_key);
+      const privateKey = createPrivateKey(await privateKeyOf(rows[0].key_id));
       const claims = jwt.decode(accessToken) as Record<string, unknown>;
       const now = Math.floor(Date.now() / 1000);
       const resign = (changes: Record<string, unknown>, options: jwt.SignOptions = {}) => {
@@ -397,23 +430,18 @@ describe('authentication', () => {
       const member = await seedMember(t.db.app, 'viewer');
       const before = await signIn(member);
       const events = new PostgresEventStore(t.db.app);
-      const rotated = await rotateSigningKey(t.db.app, events, { id: 'test' });
+      const keyring = new Keyring(new PostgresKeyStore(t.db.app), testMasterKeyProvider());
+      const rotated = await rotateSigningKey(t.db.app, events, keyring, { id: 'test' });
       await events.close();
 
       // A token from an instance that already signs with the new key.
-      const { rows } = await t.db.owner.query<{ private_key: string }>(
-        'SELECT private_key FROM signing_keys WHERE key_id = $1',
-        [rotated.keyId],
-      );
+      await keyring.close();
+      const privateKeyPem = await privateKeyOf(rotated.keyId);
       const claims = jwt.decode(before.accessToken) as Record<string, unknown>;
-      const newer = jwt.sign(
-        { ...claims, jti: randomUUID() },
-        createPrivateKey(rows[0].private_key),
-        {
-          algorithm: 'ES256',
-          keyid: rotated.keyId,
-        },
-      );
+      const newer = jwt.sign({ ...claims, jti: randomUUID() }, createPrivateKey(privateKeyPem), {
+        algorithm: 'ES256',
+        keyid: rotated.keyId,
+      });
       // This instance has not loaded the new key yet: the unknown kid makes it reload (at most
       // every few seconds, so the first attempts may come too soon after the last load).
       const deadline = Date.now() + 8_000;

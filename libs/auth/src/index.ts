@@ -4,6 +4,7 @@ export * from './api-key-secret';
 export * from './signing-keys/signing-key';
 export * from './signing-keys/signing-key-store';
 export * from './signing-keys/signing-key-rotation';
+export * from './signing-keys/signing-key-seal';
 export * from './tokens/access-token';
 export * from './sessions/refresh-token';
 export * from './sessions/session-store';

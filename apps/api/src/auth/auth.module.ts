@@ -2,8 +2,10 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { LoginThrottle, SessionStore, SigningKeyStore } from '@beecastle/auth';
+import type { Keyring } from '@beecastle/crypto';
 import type { Pool } from 'pg';
 import { APP_POOL } from '../database/database.module';
+import { KEYRING } from '../event-store/event-store.module';
 import { ApiKeyUsageRecorder } from './api-keys/api-key-usage.recorder';
 import { AuthController } from './auth.controller';
 import { ApiKeyAuthGuard, AuthenticationGuard, JwtAuthGuard } from './authentication.guard';
@@ -24,8 +26,9 @@ import { JwtStrategy } from './strategies/jwt.strategy';
   providers: [
     {
       provide: SigningKeyStore,
-      inject: [APP_POOL],
-      useFactory: (pool: Pool) => new SigningKeyStore(pool),
+      inject: [APP_POOL, KEYRING],
+      // The active key's private half is stored sealed; the keyring opens it.
+      useFactory: (pool: Pool, keyring: Keyring) => new SigningKeyStore(pool, keyring),
     },
     {
       provide: SessionStore,

@@ -20,7 +20,7 @@ export async function keysRotateSigning(config: Configuration, io: CliIo): Promi
     const pool = createPool(database.appUrl, { applicationName: 'beecastle-cli-keys', max: 2 });
     const eventLog = openEventLog(pool, { masterKey });
     try {
-      const change = await rotateSigningKey(pool, eventLog.store, { id: 'cli' });
+      const change = await rotateSigningKey(pool, eventLog.store, eventLog.keyring, { id: 'cli' });
       io.stdout(jsonLine(change));
       return ExitCode.Ok;
     } finally {

@@ -1,20 +1,33 @@
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomBytes, randomUUID } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import {
+  Keyring,
+  LocalMasterKeyProvider,
+  MasterKeyMismatchError,
+  PostgresKeyStore,
+} from '@beecastle/crypto';
 import { PostgresEventStore, type EventStore } from '@beecastle/event-store';
+import { testMasterKeyProvider } from '../../../crypto/src/testing/test-master-key';
 import { createTestDatabase, type TestDatabase } from '../../../database/src/testing/test-database';
 import { signAccessToken, verifyAccessToken } from '../tokens/access-token';
 import { ensureSigningKey, rotateSigningKey, SIGNING_KEYS_STREAM } from './signing-key-rotation';
+import { generateSigningKey } from './signing-key';
+import { openPrivateKey, signingKeySubject } from './signing-key-seal';
 import { SigningKeyStore } from './signing-key-store';
 
 describe('signing keys (PostgreSQL)', () => {
   let db: TestDatabase;
   let events: PostgresEventStore;
+  let keyring: Keyring;
   const actor = { id: 'test' };
 
   beforeEach(async () => {
     db = await createTestDatabase();
     events = new PostgresEventStore(db.app);
+    keyring = new Keyring(new PostgresKeyStore(db.app), testMasterKeyProvider());
   });
   afterEach(async () => {
+    await keyring.close();
     await events.close();
     await db.drop();
   });
@@ -28,7 +41,7 @@ describe('signing keys (PostgreSQL)', () => {
 
   it('creates exactly one key when several instances start at once, and records it once', async () => {
     const created = await Promise.all(
-      Array.from({ length: 6 }, () => ensureSigningKey(db.app, events, actor)),
+      Array.from({ length: 6 }, () => ensureSigningKey(db.app, events, keyring, actor)),
     );
     const winners = created.filter((c) => c !== undefined);
     expect(winners).toHaveLength(1);
@@ -41,12 +54,12 @@ describe('signing keys (PostgreSQL)', () => {
         data: { keyId: winners[0].keyId, previousKeyId: null, algorithm: 'ES256' },
       },
     ]);
-    await expect(ensureSigningKey(db.app, events, actor)).resolves.toBeUndefined();
+    await expect(ensureSigningKey(db.app, events, keyring, actor)).resolves.toBeUndefined();
   });
 
   it('rotation activates a new key; tokens of the old one still verify and its key stays published', async () => {
-    const first = await ensureSigningKey(db.app, events, actor);
-    const store = new SigningKeyStore(db.app);
+    const first = await ensureSigningKey(db.app, events, keyring, actor);
+    const store = new SigningKeyStore(db.app, keyring);
     await store.start();
     try {
       const subject = {
@@ -56,7 +69,7 @@ describe('signing keys (PostgreSQL)', () => {
       };
       const before = signAccessToken(store.signingKey(), subject).accessToken;
 
-      const rotated = await rotateSigningKey(db.app, events, { id: 'cli' });
+      const rotated = await rotateSigningKey(db.app, events, keyring, { id: 'cli' });
       expect(rotated.previousKeyId).toBe(first!.keyId);
       await store.reload();
 
@@ -98,9 +111,9 @@ describe('signing keys (PostgreSQL)', () => {
   });
 
   it('drops a retired key once its tokens can no longer be alive', async () => {
-    const first = await ensureSigningKey(db.app, events, actor);
-    await rotateSigningKey(db.app, events, actor);
-    const store = new SigningKeyStore(db.app, { verifiableSeconds: 3600 });
+    const first = await ensureSigningKey(db.app, events, keyring, actor);
+    await rotateSigningKey(db.app, events, keyring, actor);
+    const store = new SigningKeyStore(db.app, keyring, { verifiableSeconds: 3600 });
     await store.start();
     try {
       await expect(store.verificationKey(first!.keyId)).resolves.toBeDefined();
@@ -118,9 +131,9 @@ describe('signing keys (PostgreSQL)', () => {
 
   it('stops verifying with a retired key when its window passes, even between reloads', async () => {
     let now = Date.now();
-    const first = await ensureSigningKey(db.app, events, actor);
-    await rotateSigningKey(db.app, events, actor);
-    const store = new SigningKeyStore(db.app, { verifiableSeconds: 60, now: () => now });
+    const first = await ensureSigningKey(db.app, events, keyring, actor);
+    await rotateSigningKey(db.app, events, keyring, actor);
+    const store = new SigningKeyStore(db.app, keyring, { verifiableSeconds: 60, now: () => now });
     await store.start();
     try {
       await expect(store.verificationKey(first!.keyId)).resolves.toBeDefined();
@@ -133,8 +146,8 @@ describe('signing keys (PostgreSQL)', () => {
 
   it('loads a key another instance activated when a token names it, at most every few seconds', async () => {
     let now = Date.now();
-    await ensureSigningKey(db.app, events, actor);
-    const store = new SigningKeyStore(db.app, {
+    await ensureSigningKey(db.app, events, keyring, actor);
+    const store = new SigningKeyStore(db.app, keyring, {
       reloadIntervalMs: 3_600_000,
       unknownKidReloadIntervalMs: 5_000,
       now: () => now,
@@ -142,11 +155,11 @@ describe('signing keys (PostgreSQL)', () => {
     await store.start();
     try {
       now += 5_000;
-      const second = await rotateSigningKey(db.app, events, actor);
+      const second = await rotateSigningKey(db.app, events, keyring, actor);
       await expect(store.verificationKey(second.keyId)).resolves.toBeDefined();
 
       // Within the interval an unknown kid costs no query, so a third key is not seen yet...
-      const third = await rotateSigningKey(db.app, events, actor);
+      const third = await rotateSigningKey(db.app, events, keyring, actor);
       now += 1_000;
       await expect(store.verificationKey(third.keyId)).resolves.toBeUndefined();
       await expect(store.verificationKey(randomUUID())).resolves.toBeUndefined();
@@ -159,6 +172,111 @@ describe('signing keys (PostgreSQL)', () => {
     }
   });
 
+  describe('private halves at rest', () => {
+    const subject = { userId: randomUUID(), organisationId: randomUUID(), sessionId: randomUUID() };
+    const row = async (keyId: string) =>
+      (
+        await db.owner.query<{
+          private_key: string | null;
+          sealed_private_key: Buffer | null;
+          private_key_data_key: string | null;
+        }>(
+          `SELECT private_key, sealed_private_key, private_key_data_key FROM signing_keys
+            WHERE key_id = $1`,
+          [keyId],
+        )
+      ).rows[0];
+    const signsAndVerifies = async (store: SigningKeyStore) => {
+      const token = signAccessToken(store.signingKey(), subject).accessToken;
+      await expect(
+        verifyAccessToken(token, (kid) => store.verificationKey(kid)),
+      ).resolves.toMatchObject({ sid: subject.sessionId });
+    };
+
+    it('stores the private half only sealed, under a data key of its own, and signs with it', async () => {
+      const created = await ensureSigningKey(db.app, events, keyring, actor);
+      const stored = await row(created!.keyId);
+      expect(stored.private_key).toBeNull();
+      expect(stored.private_key_data_key).toBe(`${signingKeySubject(created!.keyId)}:1`);
+      expect(stored.sealed_private_key!.toString('latin1')).not.toContain('PRIVATE KEY');
+      // Another process, with the master key, opens it.
+      const other = new Keyring(new PostgresKeyStore(db.app), testMasterKeyProvider());
+      const store = new SigningKeyStore(db.app, other);
+      try {
+        await store.start();
+        expect(store.signingKey().keyId).toBe(created!.keyId);
+        await signsAndVerifies(store);
+      } finally {
+        store.stop();
+        await other.close();
+      }
+      // Under another master key nothing opens: the start fails closed.
+      const stranger = new Keyring(
+        new PostgresKeyStore(db.app),
+        new LocalMasterKeyProvider(randomBytes(32), 'another key'),
+      );
+      await expect(new SigningKeyStore(db.app, stranger).reload()).rejects.toBeInstanceOf(
+        MasterKeyMismatchError,
+      );
+      await stranger.close();
+    });
+
+    it('seals a key written in the clear (before sealing) at the next start, and drops a retired one’s', async () => {
+      const [active, retired] = [generateSigningKey(), generateSigningKey()];
+      for (const [key, retiredAt] of [
+        [retired, 'now()'],
+        [active, 'NULL'],
+      ] as const) {
+        await db.owner.query(
+          `INSERT INTO signing_keys (key_id, algorithm, private_key, public_jwk, retired_at)
+           VALUES ($1, 'ES256', $2, $3, ${retiredAt})`,
+          [key.keyId, key.privateKeyPem, JSON.stringify(key.publicJwk)],
+        );
+      }
+      await expect(ensureSigningKey(db.app, events, keyring, actor)).resolves.toBeUndefined();
+      expect(await row(retired.keyId)).toEqual({
+        private_key: null,
+        sealed_private_key: null,
+        private_key_data_key: null,
+      });
+      const sealed = await row(active.keyId);
+      expect(sealed.private_key).toBeNull();
+      expect(sealed.sealed_private_key).not.toBeNull();
+      const store = new SigningKeyStore(db.app, keyring);
+      await store.start();
+      try {
+        expect(store.signingKey().keyId).toBe(active.keyId);
+        const token = signAccessToken(store.signingKey(), subject).accessToken;
+        // The very key pair that was in the clear.
+        expect(
+          jwt.verify(token, createPublicKey({ key: active.publicJwk, format: 'jwk' }), {
+            algorithms: ['ES256'],
+          }),
+        ).toBeTruthy();
+      } finally {
+        store.stop();
+      }
+    });
+
+    it('drops a retired key’s private half and destroys its data key', async () => {
+      const first = await ensureSigningKey(db.app, events, keyring, actor);
+      const before = await row(first!.keyId);
+      await rotateSigningKey(db.app, events, keyring, actor);
+      expect(await row(first!.keyId)).toEqual({
+        private_key: null,
+        sealed_private_key: null,
+        private_key_data_key: null,
+      });
+      // A copy taken before the rotation (a backup) no longer opens either.
+      await expect(
+        openPrivateKey(keyring, first!.keyId, {
+          sealed: before.sealed_private_key!,
+          dataKeyId: before.private_key_data_key!,
+        }),
+      ).rejects.toThrow(/cannot be opened/);
+    });
+  });
+
   it('rolls the key back when its event cannot be recorded', async () => {
     const unavailable: EventStore = {
       appendToStream: () => Promise.reject(new Error('the event log is unavailable')),
@@ -168,8 +286,12 @@ describe('signing keys (PostgreSQL)', () => {
       subscribeToAll: (...args) => events.subscribeToAll(...args),
       close: () => Promise.resolve(),
     };
-    await expect(ensureSigningKey(db.app, unavailable, actor)).rejects.toThrow('unavailable');
-    await expect(rotateSigningKey(db.app, unavailable, actor)).rejects.toThrow('unavailable');
+    await expect(ensureSigningKey(db.app, unavailable, keyring, actor)).rejects.toThrow(
+      'unavailable',
+    );
+    await expect(rotateSigningKey(db.app, unavailable, keyring, actor)).rejects.toThrow(
+      'unavailable',
+    );
     const { rows } = await db.owner.query('SELECT count(*)::int AS n FROM signing_keys');
     expect(rows[0]).toEqual({ n: 0 });
   });

@@ -1,7 +1,9 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { AUTH_SETTINGS, retiredKeyVerifiableSeconds } from '@beecastle/config';
+import type { Keyring } from '@beecastle/crypto';
 import type { Pool } from 'pg';
 import type { PublicSigningJwk } from './signing-key';
+import { openPrivateKey } from './signing-key-seal';
 
 export interface SigningKeyStoreOptions {
   readonly reloadIntervalMs?: number;
@@ -26,7 +28,10 @@ export interface ActiveSigningKey {
 
 interface KeyRow {
   key_id: string;
+  /** In the clear: a key written before migration SealedSigningKeys, until the API seals it. */
   private_key: string | null;
+  sealed_private_key: Buffer | null;
+  private_key_data_key: string | null;
   public_jwk: PublicSigningJwk;
   retired_at: Date | null;
 }
@@ -35,7 +40,8 @@ interface KeyRow {
  * The platform's signing keys as one API instance sees them: the active key (to sign) and every
  * key whose tokens may still be alive (to verify and to publish). Loaded from `signing_keys`,
  * reloaded periodically so that a rotation made elsewhere reaches every instance, and at once (but
- * at most every few seconds) when a token names a key this instance has not seen.
+ * at most every few seconds) when a token names a key this instance has not seen. The active key's
+ * private half is stored sealed (signing-key-seal.ts) and opened here with the keyring.
  */
 export class SigningKeyStore {
   private keys = new Map<string, LoadedKey>();
@@ -50,6 +56,7 @@ export class SigningKeyStore {
 
   constructor(
     private readonly pool: Pool,
+    private readonly keyring: Keyring,
     options: SigningKeyStoreOptions = {},
   ) {
     this.reloadIntervalMs = options.reloadIntervalMs ?? AUTH_SETTINGS.signingKeys.reloadIntervalMs;
@@ -119,7 +126,8 @@ export class SigningKeyStore {
     const { rows } = await this.pool.query<KeyRow>(
       `SELECT key_id,
               CASE WHEN retired_at IS NULL THEN private_key END AS private_key,
-              public_jwk, retired_at
+              CASE WHEN retired_at IS NULL THEN sealed_private_key END AS sealed_private_key,
+              private_key_data_key, public_jwk, retired_at
          FROM signing_keys
         WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1)
         ORDER BY activated_at DESC`,
@@ -136,14 +144,24 @@ export class SigningKeyStore {
         publicKey: previous?.publicKey ?? createPublicKey({ key: row.public_jwk, format: 'jwk' }),
         retiredAt: row.retired_at?.getTime(),
       });
-      if (row.private_key !== null && active === undefined) {
+      if (active === undefined && (row.private_key ?? row.sealed_private_key) !== null) {
         active =
           this.active?.keyId === row.key_id
             ? this.active
-            : { keyId: row.key_id, privateKey: createPrivateKey(row.private_key) };
+            : { keyId: row.key_id, privateKey: createPrivateKey(await this.privateHalf(row)) };
       }
     }
     this.keys = keys;
     this.active = active;
+  }
+
+  private privateHalf(row: KeyRow): Promise<string> | string {
+    if (row.sealed_private_key === null || row.private_key_data_key === null) {
+      return row.private_key!;
+    }
+    return openPrivateKey(this.keyring, row.key_id, {
+      sealed: row.sealed_private_key,
+      dataKeyId: row.private_key_data_key,
+    });
   }
 }

@@ -13,6 +13,7 @@ import { CheaperDataKeyInserts1764000000011 } from './1764000000011-CheaperDataK
 import { DataKeysForReading1764000000012 } from './1764000000012-DataKeysForReading';
 import { KeyFunctionsGenericPlans1764000000013 } from './1764000000013-KeyFunctionsGenericPlans';
 import { DataKeysWithAppends1764000000014 } from './1764000000014-DataKeysWithAppends';
+import { SealedSigningKeys1764000000015 } from './1764000000015-SealedSigningKeys';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -33,4 +34,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   DataKeysForReading1764000000012,
   KeyFunctionsGenericPlans1764000000013,
   DataKeysWithAppends1764000000014,
+  SealedSigningKeys1764000000015,
 ];

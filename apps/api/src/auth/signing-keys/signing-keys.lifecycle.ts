@@ -6,10 +6,11 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import { ensureSigningKey, SigningKeyStore } from '@beecastle/auth';
+import type { Keyring } from '@beecastle/crypto';
 import type { EventStore } from '@beecastle/event-store';
 import type { Pool } from 'pg';
 import { APP_POOL } from '../../database/database.module';
-import { EVENT_STORE } from '../../event-store/event-store.module';
+import { EVENT_STORE, KEYRING } from '../../event-store/event-store.module';
 
 const RETRY_MS = 2_000;
 
@@ -28,6 +29,7 @@ export class SigningKeysLifecycle implements OnModuleInit, OnApplicationShutdown
   constructor(
     @Inject(APP_POOL) private readonly pool: Pool,
     @Inject(EVENT_STORE) private readonly events: EventStore,
+    @Inject(KEYRING) private readonly keyring: Keyring,
     private readonly keys: SigningKeyStore,
   ) {}
 
@@ -43,7 +45,9 @@ export class SigningKeysLifecycle implements OnModuleInit, OnApplicationShutdown
 
   private async prepare(): Promise<void> {
     try {
-      const created = await ensureSigningKey(this.pool, this.events, { id: 'api-start' });
+      const created = await ensureSigningKey(this.pool, this.events, this.keyring, {
+        id: 'api-start',
+      });
       if (created) this.logger.log(`created the first token signing key ${created.keyId}`);
       await this.keys.start();
     } catch (error) {
