@@ -258,6 +258,28 @@ describe('signing keys (PostgreSQL)', () => {
       }
     });
 
+    it('opens under the new master key after keys:rotate-master', async () => {
+      const created = await ensureSigningKey(db.app, events, keyring, actor);
+      const next = new LocalMasterKeyProvider(randomBytes(32), 'the next key');
+      const organisations = async () =>
+        (
+          await db.app.query<{ org_id: string }>(
+            'SELECT DISTINCT org_id::text AS org_id FROM streams',
+          )
+        ).rows.map((r) => r.org_id);
+      await keyring.rotateMasterKey(next, organisations);
+      const rotated = new Keyring(new PostgresKeyStore(db.app), next);
+      const store = new SigningKeyStore(db.app, rotated);
+      try {
+        await store.start();
+        expect(store.signingKey().keyId).toBe(created!.keyId);
+        await signsAndVerifies(store);
+      } finally {
+        store.stop();
+        await rotated.close();
+      }
+    });
+
     it('drops a retired key’s private half and destroys its data key', async () => {
       const first = await ensureSigningKey(db.app, events, keyring, actor);
       const before = await row(first!.keyId);
