@@ -494,7 +494,12 @@ async function coldEncryptedRead(
   peakRss: number;
 }> {
   const pool = createPool(appUrl, { applicationName: 'bench-cold-encrypted', max: 2 });
-  const log = openEventLog(pool, { masterKey, listenConnectionString: appUrl });
+  // As the projector opens it: payloads opened on a thread (BENCH_DECRYPT_ON_THREAD=0: here).
+  const log = openEventLog(pool, {
+    masterKey,
+    listenConnectionString: appUrl,
+    decryptOnThread: process.env.BENCH_DECRYPT_ON_THREAD !== '0',
+  });
   const inner = new PostgresEventStore(pool, { listenConnectionString: appUrl });
   // Time spent waiting for keys (key store and unwraps), for where the cost goes.
   let keyMs = 0;

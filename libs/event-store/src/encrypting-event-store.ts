@@ -11,6 +11,7 @@ import {
 } from '@beecastle/crypto';
 import { validateAppend, validateAppends } from './append-validation';
 import { DataKeyTakenError } from './errors';
+import { ThreadedDecryption } from './threaded-decryption';
 import {
   storesDataKeysWithAppends,
   type AppendOptions,
@@ -62,7 +63,16 @@ export interface EncryptingEventStoreOptions {
    * keyring with `freshKeys`.
    */
   readonly storeNewKeysWithAppends?: boolean;
+  /**
+   * Subscriptions open payloads on a worker thread (threaded-decryption.ts), a batch's while the
+   * batch before is consumed: for a reader catching up on a long log (a projector rebuilding),
+   * whose own thread is then free to read and parse the next page.
+   */
+  readonly decryptOnThread?: boolean;
 }
+
+// Batches smaller than this are opened where they are: the hand-over costs more than it saves.
+const MIN_THREADED_BATCH = 64;
 
 /** What an append is encrypted with: each organisation's keys by subject, and first keys to store. */
 interface Encrypted {
@@ -117,6 +127,7 @@ function payloadContext(
 export class EncryptingEventStore implements EventStore {
   /** The inner store, when new keys go with appends. */
   private readonly storing: StoresDataKeysWithAppends | undefined;
+  private readonly thread: ThreadedDecryption | undefined;
 
   constructor(
     private readonly inner: EventStore,
@@ -132,6 +143,7 @@ export class EncryptingEventStore implements EventStore {
       }
       this.storing = inner;
     }
+    if (options.decryptOnThread) this.thread = new ThreadedDecryption();
   }
 
   async appendToStream(
@@ -194,14 +206,17 @@ export class EncryptingEventStore implements EventStore {
   subscribeToAll(options?: SubscribeToAllOptions): Subscription {
     return new DecryptingSubscription(this.inner.subscribeToAll(options), (events) => {
       // The keys are looked up now, while the batch before is consumed; the payloads are
-      // decrypted when this batch's turn comes.
+      // decrypted when this batch's turn comes, or, on a thread, as soon as the keys are in.
       const wanted = this.keysWanted(events, true);
-      return () => this.decryptWith(events, wanted);
+      return this.thread && events.length >= MIN_THREADED_BATCH
+        ? this.decryptEarly(events, wanted, this.thread)
+        : () => this.decryptWith(events, wanted);
     });
   }
 
-  close(): Promise<void> {
-    return this.inner.close();
+  async close(): Promise<void> {
+    await this.thread?.close();
+    await this.inner.close();
   }
 
   /**
@@ -312,9 +327,44 @@ export class EncryptingEventStore implements EventStore {
 
   private async decryptWith(
     events: readonly RecordedEvent[],
-    { lookups, organisations }: KeysWanted,
+    wanted: KeysWanted,
   ): Promise<RecordedEvent[]> {
-    if (lookups.size === 0) return [...events];
+    if (wanted.lookups.size === 0) return [...events];
+    return this.openAll(events, wanted.organisations, await this.keysFor(events, wanted));
+  }
+
+  /**
+   * Opens the batch on the thread as soon as its keys are in (looked up ahead), and answers at its
+   * turn exactly as decryptWith would then: the keys are asked for again, and only if they are the
+   * very ones used (no destruction heard meanwhile: keysForReadingAhead answers the same map) is
+   * the early work kept; otherwise the batch is opened again with what the keyring says now.
+   */
+  private decryptEarly(
+    events: readonly RecordedEvent[],
+    wanted: KeysWanted,
+    thread: ThreadedDecryption,
+  ): () => Promise<RecordedEvent[]> {
+    const early = this.keysFor(events, wanted).then(async (keys) => ({
+      keys,
+      opened: await this.openAll(events, wanted.organisations, keys, thread),
+    }));
+    early.catch(() => undefined);
+    return async () => {
+      if (wanted.lookups.size === 0) return [...events];
+      const done = await early.catch(() => undefined);
+      const keys = await this.keysFor(events, wanted);
+      const same =
+        done !== undefined &&
+        [...keys].every(([organisationId, found]) => done.keys.get(organisationId) === found);
+      return same ? done.opened : this.openAll(events, wanted.organisations, keys, thread);
+    };
+  }
+
+  /** Each organisation's keys for these events; PayloadDecryptionError naming one it lacks. */
+  private async keysFor(
+    events: readonly RecordedEvent[],
+    { lookups }: KeysWanted,
+  ): Promise<Map<string, Map<string, ReadableKey>>> {
     const keys = new Map<string, Map<string, ReadableKey>>();
     await Promise.all(
       [...lookups].map(async ([organisationId, lookup]) => {
@@ -338,7 +388,21 @@ export class EncryptingEventStore implements EventStore {
         keys.set(organisationId, found);
       }),
     );
-    return events.map((event, i) => {
+    return keys;
+  }
+
+  /**
+   * The events with their payloads opened (erased ones empty, marked `erased`), here or on the
+   * thread; the first that cannot be opened fails the whole batch with PayloadDecryptionError.
+   */
+  private async openAll(
+    events: readonly RecordedEvent[],
+    organisations: readonly (string | undefined)[],
+    keys: Map<string, Map<string, ReadableKey>>,
+    thread?: ThreadedDecryption,
+  ): Promise<RecordedEvent[]> {
+    const sealed: { index: number; key: Buffer; context: Buffer }[] = [];
+    const result = events.map((event, i): RecordedEvent => {
       const { keyId } = event.metadata;
       if (keyId === undefined) return event;
       const organisationId = organisations[i]!;
@@ -356,24 +420,43 @@ export class EncryptingEventStore implements EventStore {
           'not in a known encrypted format',
         );
       }
+      const context = payloadContext(organisationId, event.streamId, event, keyId);
+      if (thread) {
+        sealed.push({ index: i, key, context });
+        return event;
+      }
       try {
-        const plaintext = open(
-          key,
-          data.subarray(1),
-          payloadContext(organisationId, event.streamId, event, keyId),
-        );
-        return { ...event, data: plaintext };
+        return { ...event, data: open(key, data.subarray(1), context) };
       } catch (error) {
         if (!(error instanceof AuthenticationFailedError)) throw error;
-        throw new PayloadDecryptionError(
-          event.streamId,
-          event.eventId,
-          keyId,
-          'authentication failed (changed, or moved from another organisation, stream or event)',
-        );
+        throw notAuthentic(event, keyId);
       }
     });
+    if (!thread || sealed.length === 0) return result;
+    const opened = await thread.open(
+      sealed.map(({ index, key, context }) => ({
+        key,
+        associatedData: context,
+        sealed: events[index].data.subarray(1),
+      })),
+    );
+    sealed.forEach(({ index }, j) => {
+      const plaintext = opened[j];
+      const event = events[index];
+      if (plaintext === undefined) throw notAuthentic(event, event.metadata.keyId!);
+      result[index] = { ...event, data: plaintext };
+    });
+    return result;
   }
+}
+
+function notAuthentic(event: RecordedEvent, keyId: string): PayloadDecryptionError {
+  return new PayloadDecryptionError(
+    event.streamId,
+    event.eventId,
+    keyId,
+    'authentication failed (changed, or moved from another organisation, stream or event)',
+  );
 }
 
 const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });

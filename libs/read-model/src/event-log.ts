@@ -44,6 +44,11 @@ export interface EventLogOptions extends PostgresEventStoreOptions {
    * store once per batch. Its owner closes it.
    */
   readonly keyring?: Keyring;
+  /**
+   * Subscriptions open payloads on a worker thread (EncryptingEventStoreOptions.decryptOnThread):
+   * for the projector, whose catch-up after a rebuild or an import reads long runs of the log.
+   */
+  readonly decryptOnThread?: boolean;
 }
 
 /**
@@ -53,7 +58,7 @@ export interface EventLogOptions extends PostgresEventStoreOptions {
  * data keys are not cached, so an erasure elsewhere still takes effect at once).
  */
 export function openEventLog(pool: Pool, options: EventLogOptions): EventLog {
-  const { masterKey, keyring: shared, ...storeOptions } = options;
+  const { masterKey, keyring: shared, decryptOnThread, ...storeOptions } = options;
   if (shared && shared.masterKeyId !== masterKey.keyId) {
     throw new Error('A shared keyring must be under the same master key as the event log');
   }
@@ -68,13 +73,17 @@ export function openEventLog(pool: Pool, options: EventLogOptions): EventLog {
       }),
       masterKey,
     );
-  return {
+  const store = encryptEventStore(inner, keyring, {
     // Its own key store is this pool's database: a new contact's key goes with its first append.
     // A shared keyring's store is another log's, which this one cannot vouch for.
-    store: encryptEventStore(inner, keyring, { storeNewKeysWithAppends: !shared }),
+    storeNewKeysWithAppends: !shared,
+    decryptOnThread,
+  });
+  return {
+    store,
     keyring,
     close: async () => {
-      await inner.close();
+      await store.close();
       if (!shared) await keyring.close();
     },
   };

@@ -58,6 +58,9 @@ export function startPostgresProjector(
     masterKey,
     keyring,
     listenConnectionString: databaseUrl,
+    // A catch-up (a rebuild, an import) reads long runs of the log: their payloads are opened on
+    // a thread while the next page is read here.
+    decryptOnThread: true,
   });
   const projector = startProjector({
     pool,
