@@ -167,7 +167,7 @@ describe('subscriptions opening payloads on a thread', () => {
     const thread = new ThreadedDecryption();
     closing.push(() => thread.close());
     await expect(thread.open([])).resolves.toEqual([]);
-    // Its worker is gone (killed): the batch in flight fails, the next one is served.
+    // Its worker is gone (killed): the next batch starts another.
     const worker = (thread as unknown as { worker: { terminate(): Promise<number> } }).worker;
     await worker.terminate();
     await expect(thread.open([])).resolves.toEqual([]);
