@@ -320,6 +320,19 @@ describe('PostgresKeyStore', () => {
       ]);
     });
 
+    it('makes the same new subjects’ keys in two processes at once, in opposite orders, without deadlock', async () => {
+      const organisationId = randomUUID();
+      const [one, two] = [keyring(), keyring()];
+      for (let round = 0; round < 20; round += 1) {
+        const subjects = Array.from({ length: 30 }, () => randomUUID());
+        const [a, b] = await Promise.all([
+          one.keysForWriting(organisationId, subjects),
+          two.keysForWriting(organisationId, [...subjects].reverse()),
+        ]);
+        for (const subject of subjects) expect(a.get(subject)).toEqual(b.get(subject));
+      }
+    });
+
     it('gives a subject one key when two processes make it at once', async () => {
       const organisationId = randomUUID();
       const [here, there] = [keyring(), keyring()];

@@ -162,9 +162,12 @@ export class PostgresKeyStore implements KeyStore {
 
   async dataKeysForWriting(
     organisationId: string,
-    fresh: readonly DataKeyRecord[],
+    given: readonly DataKeyRecord[],
   ): Promise<DataKeysForWriting> {
-    if (fresh.length === 0) return { added: new Set(), existing: [] };
+    if (given.length === 0) return { added: new Set(), existing: [] };
+    // In one order everywhere: two calls inserting the same new subjects in opposite orders would
+    // each wait for a row the other inserted (a deadlock, which PostgreSQL ends by failing one).
+    const fresh = [...given].sort((a, b) => compareText(a.subjectId, b.subjectId));
     const wrappingVersion = fresh[0].organisationKeyVersion;
     if (fresh.some((k) => k.version !== 1 || k.organisationKeyVersion !== wrappingVersion)) {
       throw new Error('Fresh data keys are version 1, all wrapped by one organisation key version');
@@ -302,6 +305,11 @@ export class PostgresKeyStore implements KeyStore {
   async close(): Promise<void> {
     await this.listener?.close();
   }
+}
+
+/** Code-point order (subject ids are ASCII), as the database's "C" order would have it. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function toDataKeyRecord(row: DataKeyRow): DataKeyRecord {

@@ -130,6 +130,11 @@ export function appendToStreamsValues(
   organisationIds: readonly string[],
   keys: readonly NewDataKey[] = [],
 ): Buffer[] {
+  // Inserted in one order everywhere (organisation, subject), so that no two appends storing
+  // keys for the same subjects can wait for each other's rows.
+  keys = [...keys].sort(
+    (a, b) => compare(a.organisationId, b.organisationId) || compare(a.subjectId, b.subjectId),
+  );
   const keyColumns =
     keys.length === 0
       ? []
@@ -184,6 +189,10 @@ export async function appendEventsToStreams(
   } catch (error: unknown) {
     throw await translateAppendsError(error, appends, organisationIds, readHead);
   }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
