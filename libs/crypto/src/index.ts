@@ -7,3 +7,4 @@ export * from './master-key';
 export * from './master-key-source';
 export * from './memory-key-store';
 export * from './postgres-key-store';
+export * from './threaded-decryption';

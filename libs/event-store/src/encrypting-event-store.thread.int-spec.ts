@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Keyring, PostgresKeyStore } from '@beecastle/crypto';
+import { Keyring, PostgresKeyStore, ThreadedDecryption } from '@beecastle/crypto';
 import { testMasterKeyProvider } from '../../crypto/src/testing/test-master-key';
 import { createTestDatabase, type TestDatabase } from '../../database/src/testing/test-database';
 import { describeEventStoreContract } from './contract/event-store.contract';
@@ -12,7 +12,6 @@ import {
 import type { RecordedEvent, StreamAppend } from './event-store.port';
 import { PostgresEventStore } from './postgres/postgres-event-store';
 import { streamName } from './stream-name';
-import { ThreadedDecryption } from './threaded-decryption';
 
 jest.setTimeout(30_000);
 

@@ -6,12 +6,12 @@ import {
   seal,
   type DataKey,
   type FreshDataKeys,
+  ThreadedDecryption,
   type PayloadKeyring,
   type ReadableKey,
 } from '@beecastle/crypto';
 import { validateAppend, validateAppends } from './append-validation';
 import { DataKeyTakenError } from './errors';
-import { ThreadedDecryption } from './threaded-decryption';
 import {
   storesDataKeysWithAppends,
   type AppendOptions,
