@@ -4,16 +4,15 @@ import { testMasterKeyProvider } from '../../crypto/src/testing/test-master-key'
 import { withOrganisation } from '../../database/src/organisation-scope';
 import { createTestDatabase, type TestDatabase } from '../../database/src/testing/test-database';
 import { describeEventStoreContract } from './contract/event-store.contract';
-import { jsonBytes, newEvent } from './contract/test-events';
-import { EncryptingEventStore, type KeySubjectPolicy } from './encrypting-event-store';
+import { jsonBytes, newEvent, contactSubjectOf } from './contract/test-events';
+import { EncryptingEventStore } from './encrypting-event-store';
 import { PostgresEventStore } from './postgres/postgres-event-store';
 import { verifyEventLog } from './postgres/verify-event-log';
 import { streamName } from './stream-name';
 
 jest.setTimeout(30_000);
 
-const subjectOf: KeySubjectPolicy = (stream, type) =>
-  stream.category === 'contact' && type !== 'ContactErased' ? stream.id : stream.organisationId;
+const subjectOf = contactSubjectOf;
 
 let db: TestDatabase;
 

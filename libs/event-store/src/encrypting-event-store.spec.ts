@@ -8,12 +8,14 @@ import {
 } from '@beecastle/crypto';
 import { describeEventStoreContract } from './contract/event-store.contract';
 import { SubscriptionCollector } from './contract/subscription-collector';
-import { jsonBytes, newContactStream, newEvent, newEvents } from './contract/test-events';
 import {
-  EncryptingEventStore,
-  PayloadDecryptionError,
-  type KeySubjectPolicy,
-} from './encrypting-event-store';
+  jsonBytes,
+  newContactStream,
+  newEvent,
+  newEvents,
+  contactSubjectOf,
+} from './contract/test-events';
+import { EncryptingEventStore, PayloadDecryptionError } from './encrypting-event-store';
 import type {
   EventStore,
   ReadAllOptions,
@@ -23,10 +25,7 @@ import type {
 import { InMemoryEventStore } from './memory/memory-event-store';
 import { streamName } from './stream-name';
 
-// As the product's: a contact's events under the contact's key, anything else (and a contact's
-// erasure record) under the organisation's.
-const subjectOf: KeySubjectPolicy = (stream, type) =>
-  stream.category === 'contact' && type !== 'ContactErased' ? stream.id : stream.organisationId;
+const subjectOf = contactSubjectOf;
 
 const newKeyring = () =>
   new Keyring(new InMemoryKeyStore(), new LocalMasterKeyProvider(randomBytes(32), 'test'));

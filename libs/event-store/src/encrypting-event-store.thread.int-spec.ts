@@ -3,20 +3,15 @@ import { Keyring, PostgresKeyStore, ThreadedDecryption } from '@beecastle/crypto
 import { testMasterKeyProvider } from '../../crypto/src/testing/test-master-key';
 import { createTestDatabase, type TestDatabase } from '../../database/src/testing/test-database';
 import { describeEventStoreContract } from './contract/event-store.contract';
-import { jsonBytes, newEvent } from './contract/test-events';
-import {
-  EncryptingEventStore,
-  PayloadDecryptionError,
-  type KeySubjectPolicy,
-} from './encrypting-event-store';
+import { jsonBytes, newEvent, contactSubjectOf } from './contract/test-events';
+import { EncryptingEventStore, PayloadDecryptionError } from './encrypting-event-store';
 import type { RecordedEvent, StreamAppend } from './event-store.port';
 import { PostgresEventStore } from './postgres/postgres-event-store';
 import { streamName } from './stream-name';
 
 jest.setTimeout(30_000);
 
-const subjectOf: KeySubjectPolicy = (stream, type) =>
-  stream.category === 'contact' && type !== 'ContactErased' ? stream.id : stream.organisationId;
+const subjectOf = contactSubjectOf;
 
 let db: TestDatabase;
 const closing: (() => Promise<void>)[] = [];

@@ -5,6 +5,7 @@ import {
   LocalMasterKeyProvider,
   MasterKeyMismatchError,
   PostgresKeyStore,
+  type MasterKeyProvider,
 } from '@beecastle/crypto';
 import { PostgresEventStore, type EventStore } from '@beecastle/event-store';
 import { testMasterKeyProvider } from '../../../crypto/src/testing/test-master-key';
@@ -193,6 +194,20 @@ describe('signing keys (PostgreSQL)', () => {
       ).resolves.toMatchObject({ sid: subject.sessionId });
     };
 
+    /** A process of its own under `master` loads `keyId` as the active key and signs with it. */
+    const signsWithItsOwnKeyring = async (master: MasterKeyProvider, keyId: string) => {
+      const own = new Keyring(new PostgresKeyStore(db.app), master);
+      const store = new SigningKeyStore(db.app, own);
+      try {
+        await store.start();
+        expect(store.signingKey().keyId).toBe(keyId);
+        await signsAndVerifies(store);
+      } finally {
+        store.stop();
+        await own.close();
+      }
+    };
+
     it('stores the private half only sealed, under a data key of its own, and signs with it', async () => {
       const created = await ensureSigningKey(db.app, events, keyring, actor);
       const stored = await row(created!.keyId);
@@ -200,16 +215,7 @@ describe('signing keys (PostgreSQL)', () => {
       expect(stored.private_key_data_key).toBe(`${signingKeySubject(created!.keyId)}:1`);
       expect(stored.sealed_private_key!.toString('latin1')).not.toContain('PRIVATE KEY');
       // Another process, with the master key, opens it.
-      const other = new Keyring(new PostgresKeyStore(db.app), testMasterKeyProvider());
-      const store = new SigningKeyStore(db.app, other);
-      try {
-        await store.start();
-        expect(store.signingKey().keyId).toBe(created!.keyId);
-        await signsAndVerifies(store);
-      } finally {
-        store.stop();
-        await other.close();
-      }
+      await signsWithItsOwnKeyring(testMasterKeyProvider(), created!.keyId);
       // Under another master key nothing opens: the start fails closed.
       const stranger = new Keyring(
         new PostgresKeyStore(db.app),
@@ -268,16 +274,7 @@ describe('signing keys (PostgreSQL)', () => {
           )
         ).rows.map((r) => r.org_id);
       await keyring.rotateMasterKey(next, organisations);
-      const rotated = new Keyring(new PostgresKeyStore(db.app), next);
-      const store = new SigningKeyStore(db.app, rotated);
-      try {
-        await store.start();
-        expect(store.signingKey().keyId).toBe(created!.keyId);
-        await signsAndVerifies(store);
-      } finally {
-        store.stop();
-        await rotated.close();
-      }
+      await signsWithItsOwnKeyring(next, created!.keyId);
     });
 
     it('drops a retired key’s private half and destroys its data key', async () => {

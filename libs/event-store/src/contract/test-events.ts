@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { KeySubjectPolicy } from '../encrypting-event-store';
 import type { EventMetadata, NewEvent } from '../event-store.port';
 import { streamName } from '../stream-name';
 
@@ -6,6 +7,13 @@ import { streamName } from '../stream-name';
 export function newContactStream(organisationId: string): string {
   return streamName('contact', organisationId, randomUUID());
 }
+
+/**
+ * As the product's (libs/domain dataKeySubject, which this lib may not import): a contact's events
+ * under the contact's key, anything else (and a contact's erasure record) under the organisation's.
+ */
+export const contactSubjectOf: KeySubjectPolicy = (stream, type) =>
+  stream.category === 'contact' && type !== 'ContactErased' ? stream.id : stream.organisationId;
 
 export function jsonBytes(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
