@@ -67,8 +67,8 @@ interface Reply {
  * page while the worker opens this one. Opening costs about 5 µs an event in Node, as much as
  * reading it; packing and unpacking cost about 0.3 µs. Keys cross to the worker with the batch
  * (the same process's memory) and are zeroed there after use. The worker starts at the first
- * batch and does not keep the process alive; if it fails, its batches fail and the next batch
- * starts another.
+ * batch and does not keep the process alive; if it fails, its batches fail (callers open them in
+ * place) and the next batch starts another.
  */
 export class ThreadedDecryption {
   private worker: Worker | undefined;

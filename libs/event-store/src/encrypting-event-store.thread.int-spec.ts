@@ -157,6 +157,20 @@ describe('subscriptions opening payloads on a thread', () => {
     expect(error).toMatchObject({ eventId: rows[0].event_id, streamId: streams[20] });
   });
 
+  it('open batches in place when the thread fails', async () => {
+    const { store } = await threadedStore();
+    const org = randomUUID();
+    await contacts(store, org, 30, 5);
+    // Its thread is gone for good: every hand-over fails.
+    await (store as unknown as { thread: ThreadedDecryption }).thread.close();
+    const delivered = await subscribed(store, org);
+    expect(delivered).toHaveLength(150);
+    const read = await store.readAll({ filter: { organisationId: org } });
+    delivered.forEach((event, i) => {
+      expect(Buffer.from(event.data).equals(Buffer.from(read[i].data))).toBe(true);
+    });
+  });
+
   it('start a new thread after the old one failed', async () => {
     const thread = new ThreadedDecryption();
     closing.push(() => thread.close());

@@ -433,13 +433,19 @@ export class EncryptingEventStore implements EventStore {
       }
     });
     if (!thread || sealed.length === 0) return result;
-    const opened = await thread.open(
-      sealed.map(({ index, key, context }) => ({
-        key,
-        associatedData: context,
-        sealed: events[index].data.subarray(1),
-      })),
-    );
+    let opened: (Buffer | undefined)[];
+    try {
+      opened = await thread.open(
+        sealed.map(({ index, key, context }) => ({
+          key,
+          associatedData: context,
+          sealed: events[index].data.subarray(1),
+        })),
+      );
+    } catch {
+      // The thread failed (not a payload: those come back unopened): open the batch here.
+      return this.openAll(events, organisations, keys);
+    }
     sealed.forEach(({ index }, j) => {
       const plaintext = opened[j];
       const event = events[index];
