@@ -33,6 +33,26 @@ export async function ensureSigningKey(
   keyring: Keyring,
   actor: SystemActor,
 ): Promise<SigningKeyChange | undefined> {
+  // Most starts find the key there: they make no key pair and no sealing key.
+  const change = (await activeKeyExists(pool))
+    ? undefined
+    : await createFirstKey(pool, events, keyring, actor);
+  await sealKeysInTheClear(pool, keyring);
+  return change;
+}
+
+async function activeKeyExists(pool: Pool): Promise<boolean> {
+  const { rowCount } = await pool.query('SELECT 1 FROM signing_keys WHERE retired_at IS NULL');
+  return (rowCount ?? 0) > 0;
+}
+
+/** The first key, unless another instance's insert wins: then undefined, and nothing of this one is kept. */
+async function createFirstKey(
+  pool: Pool,
+  events: EventStore,
+  keyring: Keyring,
+  actor: SystemActor,
+): Promise<SigningKeyChange | undefined> {
   const key = generateSigningKey();
   const sealed = await sealPrivateKey(keyring, key.keyId, key.privateKeyPem);
   const change = await inTransaction(pool, async (client) => {
@@ -54,7 +74,6 @@ export async function ensureSigningKey(
   });
   // Another instance's key won: this one's sealing key seals nothing.
   if (!change) await destroyPrivateKey(keyring, key.keyId);
-  await sealKeysInTheClear(pool, keyring);
   return change;
 }
 

@@ -7,6 +7,8 @@ import {
   PostgresKeyStore,
   type MasterKeyProvider,
 } from '@beecastle/crypto';
+import { withOrganisation } from '@beecastle/database';
+import { PLATFORM_ORGANISATION_ID } from '@beecastle/domain';
 import { PostgresEventStore, type EventStore } from '@beecastle/event-store';
 import { testMasterKeyProvider } from '../../../crypto/src/testing/test-master-key';
 import { createTestDatabase, type TestDatabase } from '../../../database/src/testing/test-database';
@@ -55,7 +57,18 @@ describe('signing keys (PostgreSQL)', () => {
         data: { keyId: winners[0].keyId, previousKeyId: null, algorithm: 'ES256' },
       },
     ]);
+    // A later start finds the key: it makes nothing, not even a sealing key.
+    const sealingKeys = () =>
+      withOrganisation(db.app, PLATFORM_ORGANISATION_ID, async (client) => {
+        const { rows } = await client.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM data_keys WHERE org_id = $1',
+          [PLATFORM_ORGANISATION_ID],
+        );
+        return rows[0].n;
+      });
+    const before = await sealingKeys();
     await expect(ensureSigningKey(db.app, events, keyring, actor)).resolves.toBeUndefined();
+    expect(await sealingKeys()).toBe(before);
   });
 
   it('rotation activates a new key; tokens of the old one still verify and its key stays published', async () => {
