@@ -19,10 +19,10 @@ import { byteaArray, int2Array, int4Array, int8Array, textArray, uuidArray } fro
 import type { Queryable } from './event-rows';
 
 /** SQLSTATEs raised by the events migration's functions and triggers. */
-const WRONG_EXPECTED_VERSION = 'YB001';
+export const WRONG_EXPECTED_VERSION = 'YB001';
 const APPEND_IN_WRITE_TRANSACTION = 'YB002';
 const ORGANISATION_MISMATCH = 'YB003';
-export const DATA_KEY_TAKEN = 'YB005';
+const DATA_KEY_TAKEN = 'YB005';
 const UNIQUE_VIOLATION = '23505';
 
 const APPEND_SQL = `SELECT out_revision, out_tx_id::text, out_global_seq
@@ -216,15 +216,27 @@ export function validateDataKeys(
   }
 }
 
-/** The DataKeyTakenError a YB005 stands for; undefined for any other error. */
-export function dataKeyTaken(error: unknown): DataKeyTakenError | undefined {
-  if (!(error instanceof DatabaseError) || error.code !== DATA_KEY_TAKEN) return undefined;
-  let detail: { organisationId?: unknown; subjectId?: unknown };
+/**
+ * The JSON object a refusal of ours carries in DETAIL (YB001 names the stream and its head, YB005
+ * the subject), if `error` is that refusal; undefined for anything else.
+ */
+export function refusalDetail(
+  error: unknown,
+  code: string,
+): Partial<Record<string, unknown>> | undefined {
+  if (!(error instanceof DatabaseError) || error.code !== code) return undefined;
   try {
-    detail = JSON.parse(error.detail ?? '') as typeof detail;
+    const detail: unknown = JSON.parse(error.detail ?? '');
+    return typeof detail === 'object' && detail !== null ? detail : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The DataKeyTakenError a YB005 stands for; undefined for any other error. */
+export function dataKeyTaken(error: unknown): DataKeyTakenError | undefined {
+  const detail = refusalDetail(error, DATA_KEY_TAKEN);
+  if (!detail) return undefined;
   const { organisationId, subjectId } = detail;
   if (typeof organisationId !== 'string' || typeof subjectId !== 'string') return undefined;
   return new DataKeyTakenError(organisationId, subjectId);
@@ -245,12 +257,13 @@ async function translateAppendsError(
     appends.findIndex((a) => failedStream(error) === a.stream),
   );
   const { stream, expectedRevision } = appends[index];
-  if (error.code === WRONG_EXPECTED_VERSION) {
-    const { actual } = JSON.parse(error.detail ?? '{}') as { actual?: string };
+  const refused = refusalDetail(error, WRONG_EXPECTED_VERSION);
+  if (refused) {
+    const { actual } = refused;
     return new WrongExpectedVersionError(
       stream,
       expectedRevision,
-      actual === undefined || actual === 'no_stream' ? 'no_stream' : BigInt(actual),
+      typeof actual !== 'string' || actual === 'no_stream' ? 'no_stream' : BigInt(actual),
     );
   }
   return translateAppendError(error, stream, organisationIds[index], expectedRevision, readHead);
@@ -259,7 +272,8 @@ async function translateAppendsError(
 // YB001 names the stream in DETAIL; a unique violation names it in its key.
 function failedStream(error: DatabaseError): string | undefined {
   if (error.code === WRONG_EXPECTED_VERSION) {
-    return (JSON.parse(error.detail ?? '{}') as { stream?: string }).stream;
+    const { stream } = refusalDetail(error, WRONG_EXPECTED_VERSION) ?? {};
+    return typeof stream === 'string' ? stream : undefined;
   }
   return /^Key \(stream_id, revision\)=\(([^,]+), /.exec(error.detail ?? '')?.[1];
 }

@@ -1,5 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import { DatabaseError } from 'pg';
 import { MAX_EVENTS_PER_APPEND, validateAppend } from '../append-validation';
 import { type DataKeyTakenError, WrongExpectedVersionError } from '../errors';
 import type {
@@ -9,7 +8,12 @@ import type {
   NewEvent,
   StreamAppend,
 } from '../event-store.port';
-import { appendToStreamsValues, dataKeyTaken } from './append-events';
+import {
+  WRONG_EXPECTED_VERSION,
+  appendToStreamsValues,
+  dataKeyTaken,
+  refusalDetail,
+} from './append-events';
 import type { Queryable } from './event-rows';
 
 export interface GroupCommitOptions {
@@ -57,8 +61,6 @@ const GROUP_LOCK_TIMEOUT = '100ms';
 // While appends queue, a group or lone append in flight for longer than this (waiting for such a
 // lock) stops counting against maxGroups, so it does not hold up the appends behind it.
 const STALL_MS = 20;
-
-const WRONG_EXPECTED_VERSION = 'YB001';
 
 // Not appendEventsToStreams: its members are validated already, and this call needs the lock
 // timeout, local to the statement's own transaction (the WHERE runs before the call).
@@ -331,13 +333,8 @@ function conflictOf(
     );
     return member && { member, error: taken };
   }
-  if (!(error instanceof DatabaseError) || error.code !== WRONG_EXPECTED_VERSION) return undefined;
-  let detail: { stream?: unknown; actual?: unknown };
-  try {
-    detail = JSON.parse(error.detail ?? '') as typeof detail;
-  } catch {
-    return undefined;
-  }
+  const detail = refusalDetail(error, WRONG_EXPECTED_VERSION);
+  if (!detail) return undefined;
   const member = members.find((m) => m.stream === detail.stream);
   const { actual } = detail;
   if (!member || typeof actual !== 'string' || !/^(no_stream|\d{1,19})$/.test(actual)) {
