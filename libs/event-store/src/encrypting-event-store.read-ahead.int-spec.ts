@@ -1,48 +1,26 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Keyring, PostgresKeyStore, type PayloadKeyring } from '@beecastle/crypto';
 import { testMasterKeyProvider } from '../../crypto/src/testing/test-master-key';
-import { createTestDatabase, type TestDatabase } from '../../database/src/testing/test-database';
 import { jsonBytes, newEvent, contactSubjectOf } from './contract/test-events';
 import { EncryptingEventStore, PayloadDecryptionError } from './encrypting-event-store';
 import type { RecordedEvent, SubscriptionMessage } from './event-store.port';
 import { PostgresEventStore } from './postgres/postgres-event-store';
 import { streamName } from './stream-name';
+import { eventually, productKeyring, useEncryptedTestDatabase } from './testing/encrypted-test-log';
 
 jest.setTimeout(30_000);
 
 const subjectOf = contactSubjectOf;
 
-let db: TestDatabase;
-const closing: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-
-afterAll(async () => {
-  for (const close of closing.reverse()) await close();
-  await db.drop();
-});
-
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const t = useEncryptedTestDatabase();
 
 /**
  * The encrypted log as the product wires it, on pages of three events so that a subscription
  * reads many batches, recording the key ids each batch looks up ahead.
  */
 async function readAheadStore() {
-  const inner = new PostgresEventStore(db.app, { pollIntervalMs: 100, pageSize: 3 });
-  const keyStore = new PostgresKeyStore(db.app, {
-    listenConnectionString: db.appUrl,
-    newKeyCommits: 'flushed-by-event-log',
-  });
-  const keyring = new Keyring(keyStore, testMasterKeyProvider());
+  const inner = new PostgresEventStore(t.db.app, { pollIntervalMs: 100, pageSize: 3 });
+  const { keyStore, keyring } = await productKeyring(t.db);
   const lookedUpAhead: string[][] = [];
   const recording: PayloadKeyring = {
     keysForWriting: (o, s) => keyring.keysForWriting(o, s),
@@ -52,11 +30,10 @@ async function readAheadStore() {
       return keyring.keysForReadingAhead(o, k);
     },
   };
-  closing.push(async () => {
+  t.closeAfter(async () => {
     await inner.close();
     await keyring.close();
   });
-  await eventually(() => keyStore.destructions!.watching(), 'the destruction feed');
   return {
     inner,
     keyStore,
@@ -102,7 +79,7 @@ describe('an encrypted subscription, keys looked up a batch ahead', () => {
     expect(contacts.indexOf(victim)).toBeGreaterThan(0);
 
     // Another process erases it; this one hears of it before the batch's turn comes.
-    const other = new Keyring(new PostgresKeyStore(db.app), testMasterKeyProvider());
+    const other = new Keyring(new PostgresKeyStore(t.db.app), testMasterKeyProvider());
     const heard = new Promise<void>((resolve) => {
       const stop = keyStore.destructions!.subscribe((o, s) => {
         if (o === organisationId && s === victim) {

@@ -1,51 +1,31 @@
 import { randomUUID } from 'node:crypto';
-import { Keyring, PostgresKeyStore, ThreadedDecryption } from '@beecastle/crypto';
-import { testMasterKeyProvider } from '../../crypto/src/testing/test-master-key';
-import { createTestDatabase, type TestDatabase } from '../../database/src/testing/test-database';
+import { ThreadedDecryption } from '@beecastle/crypto';
 import { describeEventStoreContract } from './contract/event-store.contract';
 import { jsonBytes, newEvent, contactSubjectOf } from './contract/test-events';
 import { EncryptingEventStore, PayloadDecryptionError } from './encrypting-event-store';
 import type { RecordedEvent, StreamAppend } from './event-store.port';
 import { PostgresEventStore } from './postgres/postgres-event-store';
 import { streamName } from './stream-name';
+import { productKeyring, useEncryptedTestDatabase } from './testing/encrypted-test-log';
 
 jest.setTimeout(30_000);
 
 const subjectOf = contactSubjectOf;
 
-let db: TestDatabase;
-const closing: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-
-afterAll(async () => {
-  for (const close of closing.reverse()) await close();
-  await db.drop();
-});
+const t = useEncryptedTestDatabase();
 
 /** The encrypted log as the product wires it, opening subscriptions' payloads on a thread. */
 async function threadedStore(pageSize = 1_000) {
-  const inner = new PostgresEventStore(db.app, { pollIntervalMs: 100, pageSize });
-  const keyStore = new PostgresKeyStore(db.app, {
-    listenConnectionString: db.appUrl,
-    newKeyCommits: 'flushed-by-event-log',
-  });
-  const keyring = new Keyring(keyStore, testMasterKeyProvider());
+  const inner = new PostgresEventStore(t.db.app, { pollIntervalMs: 100, pageSize });
+  const { keyring } = await productKeyring(t.db);
   const store = new EncryptingEventStore(inner, keyring, subjectOf, {
     storeNewKeysWithAppends: true,
     decryptOnThread: true,
   });
-  closing.push(async () => {
+  t.closeAfter(async () => {
     await store.close();
     await keyring.close();
   });
-  const deadline = Date.now() + 5_000;
-  while (!keyStore.destructions!.watching()) {
-    if (Date.now() > deadline) throw new Error('the destruction feed did not start');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
   return { inner, keyring, store };
 }
 
@@ -135,19 +115,19 @@ describe('subscriptions opening payloads on a thread', () => {
     const org = randomUUID();
     const streams = await contacts(store, org, 40, 3);
     // A thief with write access flips a byte of one payload (as the owner, around the log's rules).
-    const { rows } = await db.owner.query<{ event_id: string }>(
+    const { rows } = await t.db.owner.query<{ event_id: string }>(
       `SELECT event_id::text FROM events WHERE stream_id = $1 AND revision = 1`,
       [streams[20]],
     );
-    await db.owner.query('ALTER TABLE events DISABLE TRIGGER USER');
+    await t.db.owner.query('ALTER TABLE events DISABLE TRIGGER USER');
     try {
-      await db.owner.query(
+      await t.db.owner.query(
         `UPDATE events SET data = overlay(data placing '\\xff'::bytea from 30 for 1)
           WHERE event_id = $1`,
         [rows[0].event_id],
       );
     } finally {
-      await db.owner.query('ALTER TABLE events ENABLE TRIGGER USER');
+      await t.db.owner.query('ALTER TABLE events ENABLE TRIGGER USER');
     }
     const error = await subscribed(store, org).then(
       () => undefined,
@@ -173,7 +153,7 @@ describe('subscriptions opening payloads on a thread', () => {
 
   it('start a new thread after the old one failed', async () => {
     const thread = new ThreadedDecryption();
-    closing.push(() => thread.close());
+    t.closeAfter(() => thread.close());
     await expect(thread.open([])).resolves.toEqual([]);
     // Its worker is gone (killed): the next batch starts another.
     const worker = (thread as unknown as { worker: { terminate(): Promise<number> } }).worker;
