@@ -14,6 +14,7 @@ import { DataKeysForReading1764000000012 } from './1764000000012-DataKeysForRead
 import { KeyFunctionsGenericPlans1764000000013 } from './1764000000013-KeyFunctionsGenericPlans';
 import { DataKeysWithAppends1764000000014 } from './1764000000014-DataKeysWithAppends';
 import { SealedSigningKeys1764000000015 } from './1764000000015-SealedSigningKeys';
+import { CheaperIdChecks1764000000016 } from './1764000000016-CheaperIdChecks';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -35,4 +36,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   KeyFunctionsGenericPlans1764000000013,
   DataKeysWithAppends1764000000014,
   SealedSigningKeys1764000000015,
+  CheaperIdChecks1764000000016,
 ];
