@@ -6,16 +6,17 @@
  *    (measured before and after the commands, averaged); the API runs the projector in-process as
  *    `npm start` does;
  * 2. the contacts projection's lag under that load: acknowledgement to checkpoint;
- * 3. contacts seeded across organisations through the import command (no HTTP), the projection's
- *    catch-up, then server-side p99 of get-by-id, search and the next page through the query bus,
- *    against a raw primary-key SELECT, and the read models' size on disk.
+ * 3. contacts seeded across organisations through the import command (no HTTP): the command
+ *    path's own rate, the projector stopped meanwhile; then the projection's catch-up; then
+ *    server-side p99 of get-by-id, search and the next page through the query bus, against a raw
+ *    primary-key SELECT, and the read models' size on disk.
  * Commands and seeding are also measured with the event log's encryption off, in the same run and
  * the same API process (its appends sent past the encryption layer: a switch of this benchmark
  * only, the product has none), for the cost of encryption: target at most 15 %. Seeding's pair is
  * on a slice (BENCH_SEED_PAIR contacts, default 100,000): that many unencrypted into separate
  * organisations first, against the same number at the start of the encrypted seeding.
  * BENCH_SECONDS (20), BENCH_CONTACTS (1,000,000), BENCH_ORGS (1,000), BENCH_SAMPLES (300) scale it. */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -81,8 +82,10 @@ import {
   sleep,
   startBenchDatabase,
   startProfile,
+  procCpu,
   type BenchDatabase,
   type LatencySummary,
+  type ProcCpu,
 } from './bench-database';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '20');
@@ -105,6 +108,9 @@ const PROJECTOR_THREAD = process.env.BENCH_PROJECTOR === 'thread';
 const TRACE_QUERIES = process.env.BENCH_TRACE_QUERIES === '1';
 // Contacts seeded with encryption off, for seeding's pair (at most BENCH_CONTACTS).
 const SEED_PAIR = Math.min(CONTACTS, Number(process.env.BENCH_SEED_PAIR ?? '100000'));
+// Seeding is the command path's figure, the projector stopped meanwhile (its catch-up is the next
+// figure); BENCH_SEED_PROJECTOR=running keeps it running alongside, as an import in production.
+const SEED_WITH_PROJECTOR = process.env.BENCH_SEED_PROJECTOR === 'running';
 
 const TARGETS = {
   commandRatio: 0.25,
@@ -202,6 +208,8 @@ interface Harness {
   readonly database: BenchDatabase;
   /** Benchmark only: the API's appends with or without the encryption layer (on unless told). */
   readonly encryption: (on: boolean) => void;
+  /** The in-process projector, stopped and started again (from its checkpoint). */
+  readonly projector: { pause(): Promise<void>; resume(): Promise<void> };
   readonly superuser: Pool;
   readonly app: INestApplication;
   readonly origin: string;
@@ -236,17 +244,19 @@ async function main(): Promise<void> {
   // As main.ts does under `npm start`: the projector in the API's process, on its own pool,
   // sharing the API's keyring.
   // BENCH_PROJECTOR=thread (diagnosis only) gives it an event loop of its own instead.
-  const projector = PROJECTOR_THREAD
-    ? await startProjectorThread(database.appUrl, dataDir)
-    : startPostgresProjector(
-        database.appUrl,
-        PROJECTIONS,
-        (message, fields) => {
-          if (message.includes('failed')) console.error(`projector: ${message}`, fields);
-        },
-        masterKey,
-        app.get<Keyring>(KEYRING),
-      );
+  const startProjection = async (): Promise<{ stop(): Promise<void> }> =>
+    PROJECTOR_THREAD
+      ? await startProjectorThread(database.appUrl, dataDir)
+      : startPostgresProjector(
+          database.appUrl,
+          PROJECTIONS,
+          (message, fields) => {
+            if (message.includes('failed')) console.error(`projector: ${message}`, fields);
+          },
+          masterKey,
+          app.get<Keyring>(KEYRING),
+        );
+  let projector: { stop(): Promise<void> } | undefined = await startProjection();
   const report = new Report();
   Object.assign(report.figures, {
     at: new Date().toISOString(),
@@ -260,6 +270,16 @@ async function main(): Promise<void> {
   const harness: Harness = {
     database,
     encryption: encryptionSwitch(app),
+    // A stopped projector resumes from its checkpoint, as after a restart.
+    projector: {
+      pause: async () => {
+        await projector?.stop();
+        projector = undefined;
+      },
+      resume: async () => {
+        projector ??= await startProjection();
+      },
+    },
     superuser,
     app,
     origin: `https://127.0.0.1:${port}`,
@@ -273,7 +293,7 @@ async function main(): Promise<void> {
     report.table();
   } finally {
     await app.close();
-    await projector.stop();
+    await projector?.stop();
     await superuser.end();
     await database.close();
     await rm(dataDir, { recursive: true, force: true });
@@ -535,19 +555,25 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
     progress?: (contacts: number, ms: number) => void,
   ) => importContacts(commands, importer.userId, into, perOrganisation, seedBase, progress);
 
+  // The command path's own figure: the projector stopped while the commands run (its catch-up is
+  // the next figure), unless BENCH_SEED_PROJECTOR=running.
+  const pauseProjector = () => (SEED_WITH_PROJECTOR ? Promise.resolve() : h.projector.pause());
   h.encryption(false);
   const plainEventsBefore = await eventCount(superuser);
   let plainContacts = 0;
   let plainMs: number;
+  await pauseProjector();
   try {
     plainMs = await importAll(plainOrganisations, 500_000_000, (n) => (plainContacts = n));
   } finally {
     h.encryption(true);
+    await h.projector.resume();
   }
   const plainEvents = (await eventCount(superuser)) - plainEventsBefore;
   // The encrypted seeding starts, as this one did, with the projector caught up.
   await waitForProjection(superuser, await logHead(superuser), 3_600_000, 100);
 
+  await pauseProjector();
   const eventsBefore = await eventCount(superuser);
   const rss = sampleRss();
   const seedTrace = TRACE_QUERIES ? traceQueries() : undefined;
@@ -562,6 +588,7 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
     }
   });
   const memory = rss.stop();
+  await h.projector.resume();
   const imported = (await eventCount(superuser)) - eventsBefore;
   if (seedTrace) printTrace(seedTrace.stop(), imported, 'event');
   if (seedCpu) printCpu(seedCpu, await cpuTimes(superuser), seedMs, imported, 'event');
@@ -577,7 +604,7 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
     { seededEvents: imported, seedSeconds: seedMs / 1000, seedEventsPerSecond: seedRate },
   );
   report.note(
-    `${fmt(seedMs / 1000, 1)} s, ${IMPORTS_IN_FLIGHT} commands of ≤ ${IMPORT_CHUNK} contacts in flight, projector running; RSS ${fmt(memory.first / 2 ** 20)} MiB at the start, peak ${fmt(memory.peak / 2 ** 20)} MiB`,
+    `${fmt(seedMs / 1000, 1)} s, ${IMPORTS_IN_FLIGHT} commands of ≤ ${IMPORT_CHUNK} contacts in flight, ${SEED_WITH_PROJECTOR ? 'projector running' : 'projector stopped (BENCH_SEED_PROJECTOR=running to keep it)'}; RSS ${fmt(memory.first / 2 ** 20)} MiB at the start, peak ${fmt(memory.peak / 2 ** 20)} MiB`,
   );
   const plainSeedRate = rate(plainEvents, plainMs);
   // Events of the encrypted slice: its contacts at the whole seeding's events per contact.
@@ -612,7 +639,7 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
     { seedEncryptionCost: seedCost },
   );
   report.note(
-    `seeding twice would take too long: ${fmt(plainContacts)} contacts were imported unencrypted into ${fmt(plainOrganisations.length)} organisations of their own first (projector running, then caught up), against the same number at the start of the encrypted seeding; the read models, queries and sizes below include them`,
+    `seeding twice would take too long: ${fmt(plainContacts)} contacts were imported unencrypted into ${fmt(plainOrganisations.length)} organisations of their own first (then projected), against the same number at the start of the encrypted seeding; the read models, queries and sizes below include them`,
   );
   const catchUpMs = await waitForProjection(superuser, await logHead(superuser), 3_600_000, 100);
   const projectedRate = rate(imported, seedMs + catchUpMs);
@@ -948,19 +975,12 @@ function printActivity(counts: Map<string, number>): void {
  * database's processes (by backend type or application), from /proc: where a command's CPU goes.
  */
 async function cpuTimes(superuser: Pool): Promise<Map<string, number>> {
-  const ticks = 100; // USER_HZ
   const times = new Map<string, number>();
-  const add = (key: string, statLine: string) => {
-    // Fields after the parenthesised command name: state is 3rd, utime 14th, stime 15th.
-    const fields = statLine.slice(statLine.lastIndexOf(')') + 2).split(' ');
-    const seconds = (Number(fields[11]) + Number(fields[12])) / ticks;
+  const add = (key: string, { seconds }: ProcCpu) =>
     times.set(key, (times.get(key) ?? 0) + seconds);
-  };
   for (const task of await readdir('/proc/self/task')) {
-    const stat = await readFile(`/proc/self/task/${task}/stat`, 'utf8').catch(() => '');
-    if (!stat) continue;
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    add(`node thread: ${task === String(process.pid) ? 'main (server)' : name}`, stat);
+    const cpu = await procCpu(`/proc/self/task/${task}/stat`);
+    if (cpu) add(`node thread: ${task === String(process.pid) ? 'main (server)' : cpu.name}`, cpu);
   }
   const { rows } = await superuser.query<{ pid: number; who: string }>(
     `SELECT pid, CASE WHEN backend_type = 'client backend' THEN coalesce(nullif(application_name, ''), 'client')
@@ -968,8 +988,8 @@ async function cpuTimes(superuser: Pool): Promise<Map<string, number>> {
        FROM pg_stat_activity`,
   );
   for (const { pid, who } of rows) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    if (stat) add(`postgres: ${who}`, stat);
+    const cpu = await procCpu(`/proc/${pid}/stat`);
+    if (cpu) add(`postgres: ${who}`, cpu);
   }
   return times;
 }

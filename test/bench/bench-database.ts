@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,5 +112,25 @@ export async function startProfile(what: string): Promise<{ stop(file: string): 
       await writeFile(file, JSON.stringify(profile));
       console.log(`   CPU profile of ${what} written to ${file}`);
     },
+  };
+}
+
+export interface ProcCpu {
+  /** The process's or thread's name. */
+  readonly name: string;
+  /** User and system CPU time so far. */
+  readonly seconds: number;
+}
+
+/** A process's or thread's CPU time so far, from its /proc stat file (Linux); undefined if gone. */
+export async function procCpu(statPath: string): Promise<ProcCpu | undefined> {
+  const stat = await readFile(statPath, 'utf8').catch(() => '');
+  if (!stat) return undefined;
+  const ticks = 100; // USER_HZ
+  // Fields after the parenthesised name: state is the 3rd, utime the 14th, stime the 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return {
+    name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    seconds: (Number(fields[11]) + Number(fields[12])) / ticks,
   };
 }
