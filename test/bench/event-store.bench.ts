@@ -8,9 +8,16 @@
  * key in each encrypted log read cold: a contact with some history, and one event each as a bulk
  * import leaves them (bench:api's seeding). */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'pg';
-import { LocalMasterKeyProvider, type Keyring } from '../../libs/crypto/src';
+import {
+  LocalMasterKeyProvider,
+  associatedData,
+  open,
+  seal,
+  type Keyring,
+} from '../../libs/crypto/src';
 import {
   PostgresEventStore,
   START,
@@ -28,7 +35,7 @@ import {
 } from '../../libs/event-store/src';
 import { createPool } from '../../libs/database/src/pool';
 import { encryptEventStore, openEventLog } from '../../libs/read-model/src/event-log';
-import { fmt, percentile, rate, startBenchDatabase, startProfile } from './bench-database';
+import { fmt, percentile, procCpu, rate, startBenchDatabase, startProfile } from './bench-database';
 
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
 const SINGLE_APPENDS = Math.round(3000 * SCALE);
@@ -376,6 +383,7 @@ async function main(): Promise<void> {
       console.log(
         `   of which begun a batch ahead: ${fmt(cold.aheadCalls)} lookups, the reader still waiting ${fmt(cold.aheadWaitMs / 1000, 2)} s for them at their batch's turn`,
       );
+      coldFloor(cold);
     }
 
     // 5. Subscription lag while four writers run.
@@ -491,9 +499,12 @@ async function coldEncryptedRead(
   aheadCalls: number;
   rawRead: number;
   rawMs: number;
+  /** CPU seconds of the encrypted read and of the plain one: this process's and its sessions'. */
+  cpu: ReadCpu;
+  rawCpu: ReadCpu;
   peakRss: number;
 }> {
-  const pool = createPool(appUrl, { applicationName: 'bench-cold-encrypted', max: 2 });
+  const pool = createPool(appUrl, { applicationName: COLD_READ_APPLICATION, max: 2 });
   // As the projector opens it: payloads opened on a thread (BENCH_DECRYPT_ON_THREAD=0: here).
   const log = openEventLog(pool, {
     masterKey,
@@ -538,15 +549,21 @@ async function coldEncryptedRead(
       50,
     );
     const profiler = PROFILE ? await startProfile('the encrypted cold read') : undefined;
+    const cpuMeter = await readCpuMeter(pool);
     const started = performance.now();
     const read = await readWholeLog(log.store, false, after);
     const ms = performance.now() - started;
+    const cpu = await cpuMeter.stop();
     if (profiler) await profiler.stop(PROFILE ?? '');
     clearInterval(rssTimer);
+    const rawCpuMeter = await readCpuMeter(pool);
     const rawStarted = performance.now();
     const rawRead = await readWholeLog(inner, false, after);
     const rawMs = performance.now() - rawStarted;
+    const rawCpu = await rawCpuMeter.stop();
     return {
+      cpu,
+      rawCpu,
       read,
       ms,
       keyMs,
@@ -562,6 +579,90 @@ async function coldEncryptedRead(
     await inner.close();
     await pool.end();
   }
+}
+
+/**
+ * The least the encrypted cold read could cost on this machine, from what was measured: the plain
+ * read of the same rows (its wall time and CPU, Node's and PostgreSQL's) plus decryption's own CPU
+ * for every event, spread perfectly over the machine's cores. Above 15 %, no code above
+ * Node's crypto can meet the target here: it takes more cores.
+ */
+function coldFloor(cold: Awaited<ReturnType<typeof coldEncryptedRead>>): void {
+  const cores = availableParallelism();
+  const perEvent = decryptionMicros();
+  const decryptSeconds = (cold.read * perEvent) / 1e6;
+  const rawSeconds = cold.rawMs / 1000;
+  const rawCpu = cold.rawCpu.node + cold.rawCpu.database;
+  const bestSeconds = Math.max(rawSeconds, (rawCpu + decryptSeconds) / cores);
+  const floor = 1 - rawSeconds / bestSeconds;
+  console.log(
+    `   CPU: encrypted ${fmt(cold.cpu.node, 1)} s here + ${fmt(cold.cpu.database, 1)} s PostgreSQL in ${fmt(cold.ms / 1000, 1)} s; plain ${fmt(cold.rawCpu.node, 1)} s + ${fmt(cold.rawCpu.database, 1)} s in ${fmt(rawSeconds, 1)} s`,
+  );
+  console.log(
+    `   the least it could cost on ${cores} cores: decryption alone ${fmt(perEvent, 2)} µs an event (AES-256-GCM open in Node's crypto, measured here), ${fmt(decryptSeconds, 1)} s of CPU beside the plain read's ${fmt(rawCpu, 1)} s, perfectly spread: ${fmt(100 * floor, 1)} % ${floor > ENCRYPTION_COST_TARGET ? '(above the target: more cores needed)' : ''}`,
+  );
+}
+
+interface ReadCpu {
+  readonly node: number;
+  readonly database: number;
+}
+
+const COLD_READ_APPLICATION = 'bench-cold-encrypted';
+
+/**
+ * CPU seconds from now to `stop`: this process's (every thread, the decryption worker's too) and
+ * the PostgreSQL sessions of the cold read's pool (a session that starts meanwhile counts whole).
+ */
+async function readCpuMeter(pool: Pool): Promise<{ stop(): Promise<ReadCpu> }> {
+  const sessions = async (): Promise<Map<number, number>> => {
+    const { rows } = await pool.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+      [COLD_READ_APPLICATION],
+    );
+    const seconds = new Map<number, number>();
+    for (const { pid } of rows) {
+      const cpu = await procCpu(`/proc/${pid}/stat`);
+      if (cpu) seconds.set(pid, cpu.seconds);
+    }
+    return seconds;
+  };
+  const before = await sessions();
+  const node = process.cpuUsage();
+  return {
+    stop: async () => {
+      const used = process.cpuUsage(node);
+      let database = 0;
+      for (const [pid, seconds] of await sessions()) database += seconds - (before.get(pid) ?? 0);
+      return { node: (used.user + used.system) / 1e6, database };
+    },
+  };
+}
+
+/**
+ * What decryption alone costs an event on this machine, in µs: AES-256-GCM `open` of a payload
+ * the size of the benchmark's, with its associated data built as the encryption layer builds it,
+ * in a loop on this thread. No key lookup, no unwrap, no hand-over: the least a read pays.
+ */
+function decryptionMicros(samples = 50_000): number {
+  const key = randomBytes(32);
+  const stream = streamName('contact', organisationId, randomUUID());
+  const eventId = randomUUID();
+  const context = () =>
+    associatedData(
+      'beecastle/event/v1',
+      organisationId,
+      stream,
+      eventId,
+      'ContactCreated',
+      1,
+      'k:1',
+    );
+  const sealed = seal(key, data, context());
+  for (let i = 0; i < 5_000; i++) open(key, sealed, context());
+  const started = performance.now();
+  for (let i = 0; i < samples; i++) open(key, sealed, context());
+  return ((performance.now() - started) * 1000) / samples;
 }
 
 /**
