@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Configuration } from '@beecastle/config';
 import { loadMasterKey } from '@beecastle/crypto';
@@ -9,7 +9,10 @@ import { DomainError, type ContactInput } from '@beecastle/domain';
 import { StreamNotFoundError, streamName } from '@beecastle/event-store';
 import { openEventLog } from '@beecastle/read-model';
 import { MembershipContactOwners } from '../../../api/src/contacts/contact-owners';
-import { ContactImportRefusedError } from '../../../api/src/contacts/import-contacts/contact-import.errors';
+import {
+  ContactImportInterruptedError,
+  ContactImportRefusedError,
+} from '../../../api/src/contacts/import-contacts/contact-import.errors';
 import { parseContactLine } from '../../../api/src/contacts/import-contacts/contact-line';
 import { ImportContactsCommand } from '../../../api/src/contacts/import-contacts/import-contacts.command';
 import { ImportContactsHandler } from '../../../api/src/contacts/import-contacts/import-contacts.handler';
@@ -31,11 +34,20 @@ const OPERATOR = { type: 'system', id: 'cli:contacts:import' } as const;
 
 class Refused extends Error {}
 
+/** Contacts checked, then imported, together: the file is never held whole in memory. */
+export const IMPORT_CHUNK_CONTACTS = 5_000;
+
 /**
  * Imports a file of contacts into an organisation through the same handler (and the same checks)
  * as the API, then prints `{"organisationId","imported","correlationId", "ids" | "idsFile"}`. Every
  * line is checked before anything is appended: a refused line is named on stderr (exit 2) and
  * nothing is imported. All the events share one correlation id, so the import can be found later.
+ *
+ * The file is read twice, a chunk of IMPORT_CHUNK_CONTACTS at a time: first every chunk is parsed
+ * and checked (nothing appended), then every chunk is imported. Memory stays flat whatever the
+ * file's size, apart from the new ids when they are printed rather than written to `--ids-file`.
+ * Should the log fail part-way (or a check made in the first pass no longer hold in the second),
+ * what was imported is said on stderr, with its ids, and the exit code is 3.
  */
 export async function contactsImport(
   config: Configuration,
@@ -46,14 +58,12 @@ export async function contactsImport(
     io.stderr(`contacts:import refused: ${why}\n`);
     return ExitCode.Usage;
   };
-  let file: ContactsFile;
   try {
-    file = await readContactsFile(args.file);
+    await assertReadable(args.file);
   } catch (error) {
     if (error instanceof Refused) return refuse(error.message);
     throw error;
   }
-  if (file.contacts.length === 0) return refuse(`${args.file} holds no contact`);
 
   const { provider: masterKey } = await loadMasterKey(config);
   const database = await openDatabase(config, (message) => io.stderr(`${message}\n`));
@@ -77,28 +87,63 @@ export async function contactsImport(
     }
     const correlationId = randomUUID();
     const handler = new ImportContactsHandler(store, new MembershipContactOwners(pool));
-    const { ids } = await handler.execute(
+    const command = (chunk: ContactsChunk) =>
       new ImportContactsCommand(
         { organisationId, actor: OPERATOR, correlationId },
         undefined,
-        file.contacts,
-      ),
-    );
-    if (args.idsFile !== undefined) await writeFile(args.idsFile, `${ids.join('\n')}\n`);
+        chunk.contacts,
+      );
+
+    // First pass: every line parsed and checked, nothing appended.
+    let total = 0;
+    try {
+      for await (const chunk of readContactChunks(args.file)) {
+        total += chunk.contacts.length;
+        await handler.check(command(chunk)).catch(refusedAt(chunk));
+      }
+    } catch (error) {
+      if (error instanceof Refused) return refuse(error.message);
+      if (error instanceof DomainError) return refuse(error.message);
+      throw error;
+    }
+    if (total === 0) return refuse(`${args.file} holds no contact`);
+
+    // Second pass: imported a chunk at a time, the ids kept or written as they come.
+    const ids = new IdSink(args.idsFile);
+    await ids.open();
+    try {
+      for await (const chunk of readContactChunks(args.file)) {
+        try {
+          await ids.add((await handler.execute(command(chunk))).ids);
+        } catch (error) {
+          if (error instanceof ContactImportInterruptedError) await ids.add(error.importedIds);
+          refusedAt(chunk)(error);
+        }
+      }
+    } catch (error) {
+      await ids.close();
+      if (ids.count === 0) {
+        if (error instanceof Refused) return refuse(error.message);
+        if (error instanceof DomainError) return refuse(error.message);
+        throw error;
+      }
+      const cause = error instanceof Error ? error.message : String(error);
+      io.stderr(
+        `contacts:import interrupted after ${ids.count} of ${total} contacts (correlation id ${correlationId}): ${cause}; ` +
+          `${args.idsFile === undefined ? `imported ids: ${ids.kept().join(',')}` : `the imported ones' ids are in ${args.idsFile}`}\n`,
+      );
+      return ExitCode.Unavailable;
+    }
+    await ids.close();
     io.stdout(
       jsonLine({
         organisationId,
-        imported: ids.length,
+        imported: ids.count,
         correlationId,
-        ...(args.idsFile === undefined ? { ids } : { idsFile: args.idsFile }),
+        ...(args.idsFile === undefined ? { ids: ids.kept() } : { idsFile: args.idsFile }),
       }),
     );
     return ExitCode.Ok;
-  } catch (error) {
-    if (error instanceof ContactImportRefusedError)
-      return refuse(`line ${file.lines[error.index]}: ${error.detail}`);
-    if (error instanceof DomainError) return refuse(error.message);
-    throw error;
   } finally {
     await eventLog.close();
     await pool.end();
@@ -106,38 +151,87 @@ export async function contactsImport(
   }
 }
 
-interface ContactsFile {
+/** A refusal of one of the chunk's contacts as Refused, naming its line; anything else as it is. */
+function refusedAt(chunk: ContactsChunk): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof ContactImportRefusedError)
+      throw new Refused(`line ${chunk.lines[error.index]}: ${error.detail}`);
+    throw error;
+  };
+}
+
+interface ContactsChunk {
   readonly contacts: ContactInput[];
   /** The 1-based line number of each contact. */
   readonly lines: number[];
 }
 
-async function readContactsFile(path: string): Promise<ContactsFile> {
+async function assertReadable(path: string): Promise<void> {
   const input = createReadStream(path, { encoding: 'utf8' });
-  const opened = new Promise<void>((resolve, reject) => {
-    input.once('open', () => resolve());
-    input.once('error', reject);
-  });
   try {
-    await opened;
+    await new Promise<void>((resolve, reject) => {
+      input.once('open', () => resolve());
+      input.once('error', reject);
+    });
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new Refused(`cannot read ${path}: ${reason}`);
+  } finally {
+    input.destroy();
   }
-  const contacts: ContactInput[] = [];
-  const lines: number[] = [];
+}
+
+/** The file's contacts, parsed as the API parses a body, IMPORT_CHUNK_CONTACTS at a time. */
+async function* readContactChunks(path: string): AsyncGenerator<ContactsChunk> {
+  const input = createReadStream(path, { encoding: 'utf8' });
+  let chunk: ContactsChunk = { contacts: [], lines: [] };
   let number = 0;
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-    number += 1;
-    if (line.trim() === '') continue;
-    try {
-      contacts.push(await parseContactLine(line));
-    } catch (error) {
-      if (!(error instanceof ProblemException)) throw error;
-      input.destroy();
-      throw new Refused(`line ${number}: ${error.detail}`);
+  try {
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+      number += 1;
+      if (line.trim() === '') continue;
+      try {
+        chunk.contacts.push(await parseContactLine(line));
+      } catch (error) {
+        if (!(error instanceof ProblemException)) throw error;
+        throw new Refused(`line ${number}: ${error.detail}`);
+      }
+      chunk.lines.push(number);
+      if (chunk.contacts.length === IMPORT_CHUNK_CONTACTS) {
+        yield chunk;
+        chunk = { contacts: [], lines: [] };
+      }
     }
-    lines.push(number);
+  } finally {
+    input.destroy();
   }
-  return { contacts, lines };
+  if (chunk.contacts.length > 0) yield chunk;
+}
+
+/** The new ids in the file's order: written to `--ids-file` as they come, else kept to print. */
+class IdSink {
+  count = 0;
+  private readonly held: string[] = [];
+  private file: FileHandle | undefined;
+
+  constructor(private readonly path: string | undefined) {}
+
+  async open(): Promise<void> {
+    if (this.path !== undefined) this.file = await open(this.path, 'w');
+  }
+
+  async add(ids: readonly string[]): Promise<void> {
+    this.count += ids.length;
+    if (!this.file) this.held.push(...ids);
+    else if (ids.length > 0) await this.file.write(`${ids.join('\n')}\n`);
+  }
+
+  kept(): readonly string[] {
+    return this.held;
+  }
+
+  async close(): Promise<void> {
+    await this.file?.close();
+    this.file = undefined;
+  }
 }

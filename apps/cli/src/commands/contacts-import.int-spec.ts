@@ -12,6 +12,9 @@ import {
 } from '../../../../libs/database/src/testing/test-database';
 import { runCli } from '../cli';
 import { ExitCode } from '../exit-codes';
+import { IMPORT_CHUNK_CONTACTS } from './contacts-import.command';
+import { ContactImportInterruptedError } from '../../../api/src/contacts/import-contacts/contact-import.errors';
+import { ImportContactsHandler } from '../../../api/src/contacts/import-contacts/import-contacts.handler';
 import { capturedIo } from '../testing/captured-io';
 
 describe('contacts:import against a real database', () => {
@@ -39,33 +42,34 @@ describe('contacts:import against a real database', () => {
   const expectRefused = async (
     run: Promise<{ code: number; out: string; err: string }>,
     why: RegExp,
+    org = organisationId,
   ) => {
-    const before = await contactEvents();
+    const before = await contactEvents(org);
     const { code, out, err } = await run;
     expect({ code, out }).toEqual({ code: ExitCode.Usage, out: '' });
     expect(err).toMatch(why);
     expect(err.trimEnd().split('\n')).toHaveLength(1);
-    expect(await contactEvents()).toEqual(before);
+    expect(await contactEvents(org)).toEqual(before);
   };
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    eventLog = openTestEventLog(db.app);
-    dir = await mkdtemp(join(tmpdir(), 'beecastle-import-'));
+  const createOrganisation = async (name: string) => {
     const created = await cli([
       'org:create',
       '--name',
-      'Importers',
+      name,
       '--owner-email',
       `importer-${randomUUID()}@example.test`,
       '--owner-password',
       'correct horse battery staple',
     ]);
     expect(created.code).toBe(ExitCode.Ok);
-    ({ organisationId, ownerUserId } = JSON.parse(created.out) as {
-      organisationId: string;
-      ownerUserId: string;
-    });
+    return JSON.parse(created.out) as { organisationId: string; ownerUserId: string };
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    eventLog = openTestEventLog(db.app);
+    dir = await mkdtemp(join(tmpdir(), 'beecastle-import-'));
+    ({ organisationId, ownerUserId } = await createOrganisation('Importers'));
   });
   afterAll(async () => {
     await eventLog.close();
@@ -152,6 +156,96 @@ describe('contacts:import against a real database', () => {
       ]),
       /^contacts:import refused: line 3: .*emails/,
     );
+  });
+
+  describe('a file larger than a chunk', () => {
+    // An organisation of its own: the other tests read all of theirs' contact events.
+    let bigOrganisation: string;
+    beforeAll(async () => {
+      ({ organisationId: bigOrganisation } = await createOrganisation('Big importers'));
+    });
+    const lines = (count: number, name: string) =>
+      Array.from({ length: count }, (_, i) =>
+        JSON.stringify({ firstName: name, lastName: `L${i}` }),
+      );
+
+    it('is checked whole before any of it is imported: a bad line after the first chunk imports nothing', async () => {
+      const file = [
+        ...lines(IMPORT_CHUNK_CONTACTS + 1, 'Early'),
+        JSON.stringify({ firstName: 'Bad', emails: [{ address: 'not an email' }] }),
+      ];
+      await expectRefused(
+        importFile(file, [], bigOrganisation),
+        new RegExp(`^contacts:import refused: line ${IMPORT_CHUNK_CONTACTS + 2}: .*emails`),
+        bigOrganisation,
+      );
+    });
+
+    it('is imported chunk by chunk, the ids in the file’s order', async () => {
+      const idsFile = join(dir, 'big-ids.txt');
+      const count = IMPORT_CHUNK_CONTACTS + 3;
+      const before = (await contactEvents(bigOrganisation)).length;
+
+      const { code, out, err } = await importFile(
+        lines(count, 'Many'),
+        ['--ids-file', idsFile],
+        bigOrganisation,
+      );
+
+      expect({ code, err }).toEqual({ code: ExitCode.Ok, err: '' });
+      expect(JSON.parse(out)).toMatchObject({ imported: count, idsFile });
+      const ids = (await readFile(idsFile, 'utf8')).trimEnd().split('\n');
+      expect(ids).toHaveLength(count);
+      const lastNames = new Map(
+        (await contactEvents(bigOrganisation))
+          .slice(before)
+          .map((e) => decodeContactEvent(e).data as { contactId: string; lastName: string })
+          .map((d) => [d.contactId, d.lastName]),
+      );
+      expect(ids.map((id) => lastNames.get(id))).toEqual(
+        Array.from({ length: count }, (_, i) => `L${i}`),
+      );
+    });
+
+    it('says what was imported when the log fails part-way, and exits 3', async () => {
+      const idsFile = join(dir, 'interrupted-ids.txt');
+      const execute = ImportContactsHandler.prototype.execute;
+      let calls = 0;
+      const spy = jest
+        .spyOn(ImportContactsHandler.prototype, 'execute')
+        .mockImplementation(async function (this: ImportContactsHandler, command) {
+          calls += 1;
+          if (calls === 1) return execute.call(this, command);
+          // The second chunk: its first batch in, then the log fails.
+          const done = await execute.call(this, {
+            ...command,
+            contacts: command.contacts.slice(0, 2),
+          });
+          throw new ContactImportInterruptedError(done.ids, new Error('connection lost'));
+        });
+      try {
+        const before = (await contactEvents(bigOrganisation)).length;
+        const { code, out, err } = await importFile(
+          lines(IMPORT_CHUNK_CONTACTS + 3, 'Cut'),
+          ['--ids-file', idsFile],
+          bigOrganisation,
+        );
+
+        expect({ code, out }).toEqual({ code: ExitCode.Unavailable, out: '' });
+        expect(err).toMatch(
+          new RegExp(
+            `^contacts:import interrupted after ${IMPORT_CHUNK_CONTACTS + 2} of ${IMPORT_CHUNK_CONTACTS + 3} contacts .*connection lost; the imported ones' ids are in `,
+          ),
+        );
+        const ids = (await readFile(idsFile, 'utf8')).trimEnd().split('\n');
+        const added = (await contactEvents(bigOrganisation)).slice(before);
+        expect(added.map((e) => e.streamId)).toEqual(
+          ids.map((id) => `contact-${bigOrganisation}.${id}`),
+        );
+      } finally {
+        spy.mockRestore();
+      }
+    });
   });
 
   it.each([

@@ -48,7 +48,24 @@ export class ImportContactsHandler implements ICommandHandler<ImportContactsComm
     private readonly owners: ContactOwners,
   ) {}
 
-  async execute({ context, role, contacts }: ImportContactsCommand): Promise<ImportedContacts> {
+  async execute(command: ImportContactsCommand): Promise<ImportedContacts> {
+    const decided = await this.decide(command);
+    return this.appendAll(command.context, decided);
+  }
+
+  /**
+   * Every check of `execute`, nothing appended: for an importer that checks a whole file a part
+   * at a time before it imports any (the CLI), so that a refusal still imports nothing.
+   */
+  async check(command: ImportContactsCommand): Promise<void> {
+    await this.decide(command);
+  }
+
+  private async decide({
+    context,
+    role,
+    contacts,
+  }: ImportContactsCommand): Promise<DecidedContact[]> {
     const now = new Date();
     const decided = contacts.map((fields, index): DecidedContact => {
       try {
@@ -69,7 +86,13 @@ export class ImportContactsHandler implements ICommandHandler<ImportContactsComm
       }
     });
     await this.requireAssignableOwners(context.organisationId, decided);
+    return decided;
+  }
 
+  private async appendAll(
+    context: CommandContext,
+    decided: readonly DecidedContact[],
+  ): Promise<ImportedContacts> {
     const ids = decided.map((d) => d.contactId);
     const batches: DecidedContact[][] = [];
     for (let start = 0; start < decided.length; start += IMPORT_BATCH_STREAMS)
