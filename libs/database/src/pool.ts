@@ -3,6 +3,11 @@ import { Pool, type PoolConfig } from 'pg';
 export interface PoolOptions {
   readonly applicationName: string;
   readonly max?: number;
+  /**
+   * Each connection sends its queued statements at once instead of one per answer (node-postgres
+   * pipeline mode): statements queued together share a round trip. Not for cursors or COPY.
+   */
+  readonly pipeline?: boolean;
 }
 
 /** A pool for one role. Statement timeouts keep a stuck query from holding the log's xmin back. */
@@ -14,6 +19,7 @@ export function createPool(url: string, options: PoolOptions): Pool {
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
     idle_in_transaction_session_timeout: 60_000,
+    ...(options.pipeline ? { pipeline: true } : {}),
   };
   const pool = new Pool(config);
   // An idle client that loses its connection must not crash the process; the next checkout retries.

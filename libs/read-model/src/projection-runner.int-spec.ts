@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PostgresEventStore, type RecordedEvent } from '@beecastle/event-store';
 import { newContactStream, newEvent } from '../../event-store/src/contract/test-events';
+import { createPool } from '../../database/src/pool';
 import { createTestDatabase, type TestDatabase } from '../../database/src/testing/test-database';
 import { CheckpointConflictError, CheckpointStore } from './checkpoint-store';
 import { CheckpointWait } from './checkpoint-wait';
@@ -30,6 +31,32 @@ class CountingProjection implements Projection {
         [event.streamId, event.revision.toString()],
       );
     }
+  }
+}
+
+/** CountingProjection's writes deferred (sent, not awaited); a failing one first when asked. */
+class DeferringProjection implements Projection {
+  readonly name = 'test.counting';
+  failuresLeft = 0;
+
+  async apply(events: readonly RecordedEvent[], tx: ProjectionTransaction): Promise<void> {
+    await tx.forOrganisation(events[0].metadata.organisationId);
+    if (this.failuresLeft > 0) {
+      this.failuresLeft -= 1;
+      tx.defer(tx.client.query(`INSERT INTO test_counts (no_such_column) VALUES (1)`));
+    }
+    for (const event of events) {
+      tx.defer(
+        tx.client.query(
+          `INSERT INTO test_counts AS c (stream_id, last_revision, applied) VALUES ($1, $2, 1)
+           ON CONFLICT (stream_id) DO UPDATE SET last_revision = EXCLUDED.last_revision, applied = c.applied + 1
+            WHERE c.last_revision < EXCLUDED.last_revision`,
+          [event.streamId, event.revision.toString()],
+        ),
+      );
+    }
+    // A read after the writes: on a pipelining connection it is answered after them.
+    await tx.client.query('SELECT 1');
   }
 }
 
@@ -160,6 +187,36 @@ describe('ProjectionRunner (PostgreSQL)', () => {
     await waitFor(async () => (await counts()).events >= 10, 'the retried batch');
     expect(projection.failuresLeft).toBe(0);
     expect(await counts()).toEqual({ rows: 2, applied: 10, events: 10 });
+  });
+
+  it('commits deferred writes with the batch on a pipelining pool; a failing one rolls the batch back, is the error reported, and the batch is retried', async () => {
+    const pipelining = createPool(db.appUrl, {
+      applicationName: 'test-pipelining',
+      max: 2,
+      pipeline: true,
+    });
+    try {
+      await appendMany(3, 3);
+      const projection = new DeferringProjection();
+      projection.failuresLeft = 1;
+      const failures: unknown[] = [];
+      const r = runner(projection, {
+        pool: pipelining,
+        log: (message, fields) => {
+          if (message.includes('failed')) failures.push(fields?.error);
+        },
+      });
+      r.start();
+      await waitFor(async () => (await counts()).events >= 9, 'the retried batch');
+      expect(projection.failuresLeft).toBe(0);
+      expect(failures).toHaveLength(1);
+      expect(failures[0]).toMatch(/no_such_column/);
+      // The failed batch left nothing: every event applied exactly once.
+      expect(await counts()).toEqual({ rows: 3, applied: 9, events: 9 });
+    } finally {
+      await Promise.all(runners.splice(0).map((x) => x.stop()));
+      await pipelining.end();
+    }
   });
 
   it('refuses to move a checkpoint from a stale position, and the rows of that batch roll back', async () => {

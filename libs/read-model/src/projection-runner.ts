@@ -168,19 +168,27 @@ export class ProjectionRunner {
     to: Position,
   ): Promise<Position> {
     const client = await this.options.pool.connect();
+    const tx = new BatchTransaction(client);
     try {
-      const tx = new BatchTransaction(client);
       if (batch.length > 0) await this.projection.apply(batch, tx);
-      await this.checkpoints.advanceAndCommit(
+      // Sent behind the deferred writes without waiting for them: on the pipelining pool the
+      // writes and the commit share a round trip. Should a write fail, the commit's statements
+      // fail too (the transaction is aborted) and the write's error is the one reported.
+      const committed = this.checkpoints.advanceAndCommit(
         client,
         this.projection.name,
         from,
         to,
         await tx.openingStatements(),
       );
+      committed.catch(() => undefined);
+      await tx.deferred();
+      await committed;
     } catch (error) {
+      // A deferred write that failed is the cause of whatever failed after it.
+      const cause = (await tx.deferredFailure()) ?? error;
       await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      throw cause;
     } finally {
       client.release();
     }
@@ -202,8 +210,28 @@ const BEGIN = 'BEGIN; SET LOCAL synchronous_commit TO off';
  */
 class BatchTransaction implements ProjectionTransaction {
   private opened: Promise<unknown> | undefined;
+  private readonly writes: Promise<unknown>[] = [];
 
   constructor(private readonly raw: PoolClient) {}
+
+  defer(write: Promise<unknown>): void {
+    // Awaited by deferred(); until then a failure must not count as unhandled.
+    write.catch(() => undefined);
+    this.writes.push(write);
+  }
+
+  /** Every deferred write's answer; the first failure, if any. */
+  async deferred(): Promise<void> {
+    await Promise.all(this.writes);
+  }
+
+  /** The first deferred write that failed, once all have answered; undefined if none did. */
+  async deferredFailure(): Promise<unknown> {
+    for (const result of await Promise.allSettled(this.writes)) {
+      if (result.status === 'rejected') return result.reason as unknown;
+    }
+    return undefined;
+  }
 
   get client(): PoolClient {
     if (!this.opened) {
@@ -218,10 +246,13 @@ class BatchTransaction implements ProjectionTransaction {
     if (this.opened) {
       await this.raw.query(`SELECT set_config('app.org_id', $1, true)`, [organisationId]);
     } else {
+      // Not waited for: the projection's next statement goes behind it on the same connection
+      // (on the pipelining pool, in the same round trip), and fails if it did; openingStatements
+      // waits for it before the commit.
       this.opened = this.raw.query(
         `${BEGIN}; SELECT set_config('app.org_id', ${escapeLiteral(organisationId)}, true)`,
       );
-      await this.opened;
+      this.opened.catch(() => undefined);
     }
   }
 

@@ -9,6 +9,12 @@ import type { RecordedEvent } from '@beecastle/event-store';
 export interface ProjectionTransaction {
   readonly client: PoolClient;
   forOrganisation(organisationId: string): Promise<void>;
+  /**
+   * A statement already sent on `client` whose answer the projection does not need (a write), left
+   * in flight: the batch commits only if it succeeds, and its commit may be sent behind it without
+   * waiting for its answer, so that on a pipelining connection the two share a round trip.
+   */
+  defer(write: Promise<unknown>): void;
 }
 
 /**

@@ -54,6 +54,15 @@ export function startPostgresProjector(
   keyring?: Keyring,
 ): { projector: Projector; stop(): Promise<void> } {
   const pool = createPool(databaseUrl, { applicationName: 'beecastle-projector', max: 4 });
+  // Batches commit on pipelining connections: a batch's opening and first read, then its writes
+  // and its commit, each go out together (two round trips for the commonest batch, not four), which
+  // counts in the API's process, where each answer waits for a turn of a busy event loop. The
+  // log is read on the other pool: its pages are COPYs, which cannot be pipelined.
+  const writePool = createPool(databaseUrl, {
+    applicationName: 'beecastle-projector',
+    max: 2,
+    pipeline: true,
+  });
   const eventLog = openEventLog(pool, {
     masterKey,
     keyring,
@@ -63,7 +72,7 @@ export function startPostgresProjector(
     decryptOnThread: true,
   });
   const projector = startProjector({
-    pool,
+    pool: writePool,
     store: eventLog.store,
     lockConnectionString: databaseUrl,
     projections,
@@ -74,7 +83,7 @@ export function startPostgresProjector(
     stop: async () => {
       await projector.stop();
       await eventLog.close();
-      await pool.end();
+      await Promise.all([pool.end(), writePool.end()]);
     },
   };
 }

@@ -63,12 +63,15 @@ describe('access projection (PostgreSQL)', () => {
     const client = await db.app.connect();
     try {
       await client.query('BEGIN');
+      const deferred: Promise<unknown>[] = [];
       await projection.apply(events, {
         client,
         forOrganisation: async (org) => {
           await client.query(`SELECT set_config('app.org_id', $1, true)`, [org]);
         },
+        defer: (write) => void deferred.push(write),
       });
+      await Promise.all(deferred);
       await client.query('COMMIT');
     } finally {
       client.release();

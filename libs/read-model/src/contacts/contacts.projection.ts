@@ -35,7 +35,7 @@ export class ContactsProjection implements Projection {
   async apply(events: readonly RecordedEvent[], tx: ProjectionTransaction): Promise<void> {
     for (const [organisationId, streams] of byOrganisationAndContact(events)) {
       await tx.forOrganisation(organisationId);
-      await applyToOrganisation(tx.client, organisationId, streams);
+      await applyToOrganisation(tx, organisationId, streams);
     }
   }
 }
@@ -113,10 +113,11 @@ interface InteractionChange {
 }
 
 async function applyToOrganisation(
-  client: PoolClient,
+  tx: ProjectionTransaction,
   organisationId: string,
   streams: ReadonlyMap<string, readonly RecordedEvent[]>,
 ): Promise<void> {
+  const { client } = tx;
   const { rows: current } = await client.query<ContactRow>(
     `SELECT * FROM contacts WHERE org_id = $1 AND contact_id = ANY($2::text[])`,
     [organisationId, [...streams.keys()]],
@@ -192,7 +193,8 @@ async function applyToOrganisation(
     });
   }
 
-  await writeContacts(client, organisationId, contacts);
+  // Its answer is not needed: the commit may follow it without waiting (see defer).
+  tx.defer(writeContacts(client, organisationId, contacts));
   await applyInteractionChanges(
     client,
     organisationId,
