@@ -15,6 +15,7 @@ import { KeyFunctionsGenericPlans1764000000013 } from './1764000000013-KeyFuncti
 import { DataKeysWithAppends1764000000014 } from './1764000000014-DataKeysWithAppends';
 import { SealedSigningKeys1764000000015 } from './1764000000015-SealedSigningKeys';
 import { CheaperIdChecks1764000000016 } from './1764000000016-CheaperIdChecks';
+import { IndexedCompanyFilter1764000000017 } from './1764000000017-IndexedCompanyFilter';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -37,4 +38,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   DataKeysWithAppends1764000000014,
   SealedSigningKeys1764000000015,
   CheaperIdChecks1764000000016,
+  IndexedCompanyFilter1764000000017,
 ];

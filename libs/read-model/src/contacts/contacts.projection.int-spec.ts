@@ -536,7 +536,7 @@ describe('contacts projection (PostgreSQL)', () => {
     const plans: Record<string, string> = {
       contacts_search: `SELECT contact_id FROM contacts WHERE search_text LIKE '%ada%'`,
       contacts_tags: `SELECT contact_id FROM contacts WHERE tags @> ARRAY['vip']`,
-      contacts_company: `SELECT contact_id FROM contacts WHERE lower(company) = 'byron & co'`,
+      contacts_company_key: `SELECT contact_id FROM contacts WHERE company_key = 'byron & co'`,
       contacts_by_name: `SELECT contact_id FROM contacts WHERE archived = false
                              AND (name_key, contact_id) > ('a', 'x')
                            ORDER BY name_key, contact_id LIMIT 50`,

@@ -207,7 +207,7 @@ describe('contact list queries (PostgreSQL)', () => {
     expect(leaked.items).toEqual([]);
   });
 
-  it('reads only the organisation’s rows through an index for q, and a cursor page in index order', async () => {
+  it('reads only the organisation’s rows through an index for q and company, and a cursor page in index order', async () => {
     await withOrganisation(db.app, org, async (client) => {
       // A rare fragment is looked up in the organisation's trigram entries: under FORCE ROW LEVEL
       // SECURITY that needs textlike to be LEAKPROOF, which provisioning declares.
@@ -218,6 +218,16 @@ describe('contact list queries (PostgreSQL)', () => {
       expect(search).toMatch(/Bitmap Index Scan on contacts_search/);
       expect(search).toMatch(/Index Cond: \(+org_id = .*search_text ~~/s);
       expect(search).not.toContain('Seq Scan');
+
+      // The company is looked up in the index too, not filtered from every contact's row.
+      const company = await plan(
+        client,
+        contactListStatement(org, { ...NONE, company: 'Zqx Holdings' }, 'name', 50, undefined),
+      );
+      expect(company).toMatch(/contacts_company_key/);
+      expect(company).toMatch(/Index Cond: \(+org_id = .*company_key = /s);
+      expect(company).not.toMatch(/Filter: .*company/);
+      expect(company).not.toContain('Seq Scan');
 
       const byName = await plan(
         client,

@@ -124,7 +124,9 @@ export function contactListStatement(
     where.push(`c.search_text LIKE ${param(searchPattern(filter.q))} ESCAPE '\\'`);
   if (filter.tag !== undefined) where.push(`c.tags @> ARRAY[${param(filter.tag)}::text]`);
   if (filter.company !== undefined)
-    where.push(`lower(c.company) = lower(${param(filter.company)})`);
+    // company_key is lower(company), stored: compared with `=`, the index answers it even under
+    // row-level security (IndexedCompanyFilter).
+    where.push(`c.company_key = lower(${param(filter.company)})`);
   if (after) {
     const key = isTime ? `${param(after.key)}::timestamptz` : param(after.key);
     where.push(`(${column}, c.contact_id) ${descending ? '<' : '>'} (${key}, ${param(after.id)})`);
