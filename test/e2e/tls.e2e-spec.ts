@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rename, rm } from 'node:fs/promises';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,6 +150,12 @@ describe('TLS on the API port', () => {
   });
 });
 
+/** `to` replaced by a copy of `from` at once, as a rename does. */
+async function replaceFile(from: string, to: string): Promise<void> {
+  await copyFile(from, `${to}.next`);
+  await rename(`${to}.next`, to);
+}
+
 describe('an operator’s certificate (TLS_CERT_FILE, TLS_KEY_FILE)', () => {
   lowerNodeTlsDefaults();
   let db: TestDatabase;
@@ -185,8 +191,10 @@ describe('an operator’s certificate (TLS_CERT_FILE, TLS_KEY_FILE)', () => {
     expect(await served()).toBe(first.fingerprint256);
     const renewed = await ensureServerCertificate(ca, 'renewed', serverCertificateNames());
 
-    // The certificate is renewed first: until its key follows, the pair does not match.
-    await copyFile(renewed.certFile, certFile());
+    // The certificate is renewed first: until its key follows, the pair does not match. Each
+    // file is replaced whole (copied beside it, then renamed), so the reload never reads one
+    // half-copied: that would be another warning, about a file that is not PEM.
+    await replaceFile(renewed.certFile, certFile());
     const warned = await eventually(
       () => api.logs().filter((l) => l.component === 'tls' && l.level === 'warn'),
       (lines) => lines.length > 0,
@@ -199,7 +207,7 @@ describe('an operator’s certificate (TLS_CERT_FILE, TLS_KEY_FILE)', () => {
     ]);
     expect(await served()).toBe(first.fingerprint256);
 
-    await copyFile(renewed.keyFile, keyFile());
+    await replaceFile(renewed.keyFile, keyFile());
     expect(await eventually(served, (f) => f === renewed.fingerprint256)).toBe(
       renewed.fingerprint256,
     );
