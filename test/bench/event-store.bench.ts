@@ -121,6 +121,19 @@ function encryptedLine(label: string, encrypted: number, plain: number): void {
   );
 }
 
+/** A pair's plain figure against its baseline, then the encrypted one against the plain. */
+function pairLines(
+  label: string,
+  count: number,
+  pair: { plainMs: number; encryptedMs: number },
+  baselineRate: number,
+  target: string,
+): void {
+  const plain = rate(count, pair.plainMs);
+  line(label, fmt(plain), fmt(baselineRate), fmt(plain / baselineRate, 2) + 'x', target);
+  encryptedLine('encrypted, same run', rate(count, pair.encryptedMs), plain);
+}
+
 /**
  * Plain and encrypted halves in the order plain, encrypted, encrypted, plain, so that whatever
  * drifts over the run (the table and its indexes grow, the machine's load) falls on both alike.
@@ -191,16 +204,13 @@ async function main(): Promise<void> {
     // 1. One writer, one event per append, each to a new stream.
     const baseSingle = await runWorkers(1, SINGLE_APPENDS, baselineInsert);
     const singlePair = await runPair(1, SINGLE_APPENDS, appendTo(store), appendTo(encrypted));
-    const singleRate = rate(SINGLE_APPENDS, singlePair.plainMs);
-    const baseSingleRate = rate(SINGLE_APPENDS, baseSingle);
-    line(
+    pairLines(
       '1 writer, new streams (appends/s)',
-      fmt(singleRate),
-      fmt(baseSingleRate),
-      fmt(singleRate / baseSingleRate, 2) + 'x',
+      SINGLE_APPENDS,
+      singlePair,
+      rate(SINGLE_APPENDS, baseSingle),
       '>= 0.6x',
     );
-    encryptedLine('encrypted, same run', rate(SINGLE_APPENDS, singlePair.encryptedMs), singleRate);
 
     // 2. Eight concurrent writers.
     const baseConcurrent = await runWorkers(WRITERS, CONCURRENT_APPENDS, baselineInsert);
@@ -210,19 +220,13 @@ async function main(): Promise<void> {
       appendTo(store),
       appendTo(encrypted),
     );
-    const concRate = rate(CONCURRENT_APPENDS, concurrentPair.plainMs);
     const baseConcRate = rate(CONCURRENT_APPENDS, baseConcurrent);
-    line(
+    pairLines(
       `${WRITERS} writers, new streams (appends/s)`,
-      fmt(concRate),
-      fmt(baseConcRate),
-      fmt(concRate / baseConcRate, 2) + 'x',
+      CONCURRENT_APPENDS,
+      concurrentPair,
+      baseConcRate,
       '>= 0.5x',
-    );
-    encryptedLine(
-      'encrypted, same run',
-      rate(CONCURRENT_APPENDS, concurrentPair.encryptedMs),
-      concRate,
     );
 
     // 2b. The common write after a create: an event appended to a contact that has one already,
@@ -253,18 +257,12 @@ async function main(): Promise<void> {
       appendToExisting(store, plainContacts),
       appendToExisting(encrypted, encryptedContacts),
     );
-    const existingRate = rate(CONCURRENT_APPENDS, existingPair.plainMs);
-    line(
+    pairLines(
       `${WRITERS} writers, existing contacts (appends/s)`,
-      fmt(existingRate),
-      fmt(baseConcRate),
-      fmt(existingRate / baseConcRate, 2) + 'x',
+      CONCURRENT_APPENDS,
+      existingPair,
+      baseConcRate,
       '',
-    );
-    encryptedLine(
-      'encrypted, same run',
-      rate(CONCURRENT_APPENDS, existingPair.encryptedMs),
-      existingRate,
     );
 
     // 3. Eight writers contending on one stream with expected revisions.
