@@ -102,9 +102,7 @@ export async function contactsImport(
         await handler.check(command(chunk)).catch(refusedAt(chunk));
       }
     } catch (error) {
-      if (error instanceof Refused) return refuse(error.message);
-      if (error instanceof DomainError) return refuse(error.message);
-      throw error;
+      return refuse(refusalOf(error));
     }
     if (total === 0) return refuse(`${args.file} holds no contact`);
 
@@ -121,20 +119,16 @@ export async function contactsImport(
         }
       }
     } catch (error) {
-      await ids.close();
-      if (ids.count === 0) {
-        if (error instanceof Refused) return refuse(error.message);
-        if (error instanceof DomainError) return refuse(error.message);
-        throw error;
-      }
+      if (ids.count === 0) return refuse(refusalOf(error));
       const cause = error instanceof Error ? error.message : String(error);
       io.stderr(
         `contacts:import interrupted after ${ids.count} of ${total} contacts (correlation id ${correlationId}): ${cause}; ` +
           `${args.idsFile === undefined ? `imported ids: ${ids.kept().join(',')}` : `the imported ones' ids are in ${args.idsFile}`}\n`,
       );
       return ExitCode.Unavailable;
+    } finally {
+      await ids.close();
     }
-    await ids.close();
     io.stdout(
       jsonLine({
         organisationId,
@@ -149,6 +143,12 @@ export async function contactsImport(
     await pool.end();
     await database.close();
   }
+}
+
+/** Why the import is refused, for a refusal (anything else is rethrown). */
+function refusalOf(error: unknown): string {
+  if (error instanceof Refused || error instanceof DomainError) return error.message;
+  throw error;
 }
 
 /** A refusal of one of the chunk's contacts as Refused, naming its line; anything else as it is. */
@@ -167,17 +167,11 @@ interface ContactsChunk {
 }
 
 async function assertReadable(path: string): Promise<void> {
-  const input = createReadStream(path, { encoding: 'utf8' });
   try {
-    await new Promise<void>((resolve, reject) => {
-      input.once('open', () => resolve());
-      input.once('error', reject);
-    });
+    await (await open(path, 'r')).close();
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new Refused(`cannot read ${path}: ${reason}`);
-  } finally {
-    input.destroy();
   }
 }
 
