@@ -182,7 +182,8 @@ export class ProjectionRunner {
         await tx.openingStatements(),
       );
       committed.catch(() => undefined);
-      await tx.deferred();
+      const failed = await tx.deferredFailure();
+      if (failed !== undefined) throw failed;
       await committed;
     } catch (error) {
       // A deferred write that failed is the cause of whatever failed after it.
@@ -215,14 +216,9 @@ class BatchTransaction implements ProjectionTransaction {
   constructor(private readonly raw: PoolClient) {}
 
   defer(write: Promise<unknown>): void {
-    // Awaited by deferred(); until then a failure must not count as unhandled.
+    // Awaited by deferredFailure(); until then a failure must not count as unhandled.
     write.catch(() => undefined);
     this.writes.push(write);
-  }
-
-  /** Every deferred write's answer; the first failure, if any. */
-  async deferred(): Promise<void> {
-    await Promise.all(this.writes);
   }
 
   /** The first deferred write that failed, once all have answered; undefined if none did. */
