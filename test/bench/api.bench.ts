@@ -104,6 +104,9 @@ const DIAGNOSE = process.env.BENCH_DIAGNOSE === '1';
 // BENCH_PROFILE=<file>.cpuprofile: a CPU profile of the server's thread during the command load.
 const PROFILE = process.env.BENCH_PROFILE;
 const PROJECTOR_THREAD = process.env.BENCH_PROJECTOR === 'thread';
+// BENCH_PROJECTOR_PIPELINE=off: the projector's batches commit one statement per round trip, for
+// the A/B of its pipelined commits (diagnosis only).
+const PIPELINE_COMMITS = process.env.BENCH_PROJECTOR_PIPELINE !== 'off';
 // BENCH_TRACE_QUERIES=1: every statement this process sends during the command load, timed.
 const TRACE_QUERIES = process.env.BENCH_TRACE_QUERIES === '1';
 // Contacts seeded with encryption off, for seeding's pair (at most BENCH_CONTACTS).
@@ -255,6 +258,7 @@ async function main(): Promise<void> {
           },
           masterKey,
           app.get<Keyring>(KEYRING),
+          { pipelineCommits: PIPELINE_COMMITS },
         );
   let projector: { stop(): Promise<void> } | undefined = await startProjection();
   const report = new Report();
@@ -517,7 +521,7 @@ async function commandThroughput(h: Harness): Promise<string> {
       { lagP50Ms: lag.p50, lagP99Ms: lag.p99, lagMissing: lag.missing },
     );
     report.note(
-      `checkpoint read every ${POLL_MS} ms (${fmt(polls)} reads, ${fmt(sightings.length)} distinct); caught up ${ms(caughtUpIn)} after the last command`,
+      `checkpoint read every ${POLL_MS} ms (${fmt(polls)} reads, ${fmt(sightings.length)} distinct); caught up ${ms(caughtUpIn)} after the last command; projector commits ${PIPELINE_COMMITS ? 'pipelined' : 'one statement per round trip (BENCH_PROJECTOR_PIPELINE=off)'}`,
     );
   } finally {
     await insertPool.end();

@@ -52,6 +52,8 @@ export function startPostgresProjector(
   log: (message: string, fields?: Record<string, unknown>) => void,
   masterKey: MasterKeyProvider,
   keyring?: Keyring,
+  /** `pipelineCommits: false`: batches commit one statement per round trip (for comparison). */
+  { pipelineCommits = true }: { readonly pipelineCommits?: boolean } = {},
 ): { projector: Projector; stop(): Promise<void> } {
   const pool = createPool(databaseUrl, { applicationName: 'beecastle-projector', max: 4 });
   // Batches commit on pipelining connections: a batch's opening and first read, then its writes
@@ -61,7 +63,7 @@ export function startPostgresProjector(
   const writePool = createPool(databaseUrl, {
     applicationName: 'beecastle-projector',
     max: 2,
-    pipeline: true,
+    pipeline: pipelineCommits,
   });
   const eventLog = openEventLog(pool, {
     masterKey,
