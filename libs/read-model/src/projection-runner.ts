@@ -222,9 +222,11 @@ class BatchTransaction implements ProjectionTransaction {
   }
 
   /** The first deferred write that failed, once all have answered; undefined if none did. */
-  async deferredFailure(): Promise<unknown> {
+  async deferredFailure(): Promise<Error | undefined> {
     for (const result of await Promise.allSettled(this.writes)) {
-      if (result.status === 'rejected') return result.reason as unknown;
+      if (result.status !== 'rejected') continue;
+      const reason: unknown = result.reason;
+      return reason instanceof Error ? reason : new Error(String(reason));
     }
     return undefined;
   }
