@@ -235,7 +235,14 @@ async function main(): Promise<void> {
   const superuser = new Pool({ connectionString: inspectUrl.toString(), max: 4 });
   superuser.on('error', () => undefined); // the server stopping at the end ends idle clients
   const dataDir = await mkdtemp(join(tmpdir(), 'beecastle-bench-api-'));
-  const config = loadConfiguration({ DATA_DIR: dataDir });
+  // CONTACT_STATE_CACHE_SIZE=0 gives the A/B of the write side's remembered contacts (ContactStates).
+  const config = loadConfiguration({
+    DATA_DIR: dataDir,
+    CONTACT_STATE_CACHE_SIZE: process.env.CONTACT_STATE_CACHE_SIZE,
+  });
+  console.log(
+    `The API remembers the contacts it writes, up to ${fmt(config.contactStateCacheSize)} (CONTACT_STATE_CACHE_SIZE)`,
+  );
   const tls = await loadTlsMaterial(config);
   // Every request line is serialised as in production; only the destination is discarded.
   const logger = createRootLogger('info', { write: () => undefined });

@@ -20,6 +20,8 @@ export interface AppModuleOptions {
   /** Wraps the organisation keys the event log's payloads are encrypted under. */
   readonly masterKey: MasterKeyProvider;
   readonly logger: Logger;
+  /** CONTACT_STATE_CACHE_SIZE: see ContactStates. */
+  readonly contactStateCacheSize: number;
 }
 
 @Module({})
@@ -41,7 +43,7 @@ export class AppModule {
         IdempotencyModule,
         OrganisationsModule,
         AuditModule,
-        ContactsModule,
+        ContactsModule.register({ contactStateCacheSize: options.contactStateCacheSize }),
       ],
     };
   }

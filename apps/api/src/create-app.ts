@@ -42,6 +42,7 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
     AppModule.register({
       databaseUrl: options.databaseUrl,
       databasePoolSize: config.databasePoolSize,
+      contactStateCacheSize: config.contactStateCacheSize,
       masterKey: options.masterKey ?? (await loadMasterKey(config)).provider,
       logger,
     }),

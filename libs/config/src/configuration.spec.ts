@@ -28,6 +28,7 @@ describe('loadConfiguration', () => {
       trustedProxies: [],
       logLevel: 'info',
       projectorInProcess: true,
+      contactStateCacheSize: 100_000,
     });
   });
 
@@ -54,6 +55,7 @@ describe('loadConfiguration', () => {
         LOG_LEVEL: 'DEBUG',
         PROJECTOR_IN_PROCESS: 'false',
         ALLOW_INSECURE_DATABASE: 'yes',
+        CONTACT_STATE_CACHE_SIZE: '0',
       }),
     ).toEqual({
       port: 9443,
@@ -69,6 +71,7 @@ describe('loadConfiguration', () => {
       trustedProxies: ['10.0.0.0/8', '192.168.1.1', '::1'],
       logLevel: 'debug',
       projectorInProcess: false,
+      contactStateCacheSize: 0,
     });
   });
 
@@ -88,6 +91,10 @@ describe('loadConfiguration', () => {
     [
       { DATABASE_POOL_SIZE: 'ten' },
       'DATABASE_POOL_SIZE must be a whole number from 1 to 100 (got "ten")',
+    ],
+    [
+      { CONTACT_STATE_CACHE_SIZE: '-1' },
+      'CONTACT_STATE_CACHE_SIZE must be a whole number from 0 to 10000000 (got "-1")',
     ],
     [{ HOST: 'local host' }, 'HOST must be an IP address or a host name (got "local host")'],
     [

@@ -36,6 +36,11 @@ export interface Configuration {
   readonly logLevel: LogLevel;
   /** Run the projector inside the API process (the default for `npm start`). */
   readonly projectorInProcess: boolean;
+  /**
+   * How much of the contacts it last wrote the API keeps in memory to decide the next change
+   * without reading the stream: contacts plus their interactions (CONTACT_STATE_CACHE_SIZE; 0: none).
+   */
+  readonly contactStateCacheSize: number;
 }
 
 export class ConfigurationError extends Error {
@@ -172,6 +177,8 @@ export function loadConfiguration(env: Env = process.env): Configuration {
   const projectorRaw = text('PROJECTOR_IN_PROCESS');
   const projectorInProcess = projectorRaw === undefined ? true : boolean('PROJECTOR_IN_PROCESS');
 
+  const contactStateCacheSize = integer('CONTACT_STATE_CACHE_SIZE', 100_000, 0, 10_000_000);
+
   const configuration: Configuration = {
     port,
     host,
@@ -187,6 +194,7 @@ export function loadConfiguration(env: Env = process.env): Configuration {
     trustedProxies,
     logLevel,
     projectorInProcess,
+    contactStateCacheSize,
   };
   if (problems.length > 0) throw new ConfigurationError(problems);
   return configuration;

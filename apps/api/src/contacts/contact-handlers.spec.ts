@@ -22,6 +22,7 @@ import type { CommandContext } from '../organisations/command-context';
 import { ArchiveContactCommand } from './archive-contact/archive-contact.command';
 import { ArchiveContactHandler } from './archive-contact/archive-contact.handler';
 import { ContactOwners } from './contact-owners';
+import { ContactStates } from './contact-states';
 import { contactStream, ContactRepository } from './contact.repository';
 import { CreateContactCommand } from './create-contact/create-contact.command';
 import { CreateContactHandler } from './create-contact/create-contact.handler';
@@ -73,7 +74,12 @@ class KnownOwners extends ContactOwners {
   }
 }
 
-describe('contact command handlers (in-memory log)', () => {
+// Every case twice: as a process that remembers the contacts it writes (ContactStates), and as one
+// that reads every contact's stream before each change. The answers and the log must not differ.
+describe.each([
+  ['remembering what it wrote', () => new ContactStates()],
+  ['reading every stream', () => new ContactStates({ maxWeight: 0 })],
+])('contact command handlers (in-memory log), %s', (_name, states) => {
   const org = randomUUID();
   const editor = randomUUID();
   const context: CommandContext = {
@@ -182,7 +188,7 @@ describe('contact command handlers (in-memory log)', () => {
     store = new ObservedStore();
     owners = new KnownOwners();
     owners.active.add(editor);
-    contacts = new ContactRepository(store);
+    contacts = new ContactRepository(store, states());
   });
 
   describe('create', () => {

@@ -1,6 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { SubjectErasedError } from '@beecastle/crypto';
 import {
   ContactValidationError,
+  evolveContact,
   foldContact,
   type ContactEvent,
   type ContactState,
@@ -14,16 +16,22 @@ import {
   type RecordedEvent,
   type StreamAppend,
 } from '@beecastle/event-store';
-import { encodeContactEventData, readableContactEvents } from '@beecastle/read-model';
+import {
+  decodeContactEventData,
+  encodeContactEventData,
+  readableContactEvents,
+} from '@beecastle/read-model';
 import { EVENT_STORE } from '../event-store/event-store.module';
 import { ProblemException } from '../http/problem.exception';
 import type { CommandContext } from '../organisations/command-context';
 import { toNewEvent } from '../organisations/new-event';
+import { CONTACT_STATES, ContactStates } from './contact-states';
 
 export interface LoadedContact {
   readonly state: ContactState;
   /** The stream's last revision: what an append expects, and the contact's `version`. */
   readonly revision: bigint | 'no_stream';
+  /** The stream as read; empty when the state is the one this process remembers (ContactStates). */
   readonly events: readonly RecordedEvent[];
 }
 
@@ -96,13 +104,28 @@ async function decision<T>(decide: () => T | Promise<T>): Promise<T> {
   }
 }
 
+/** Events to append, and the same events as a reader of the log will decode them. */
+interface Encoded {
+  readonly events: NewEvent[];
+  readonly stored: ContactEvent[];
+}
+
 /**
  * A contact's stream: read and fold it, append what was decided with the revision it was decided
  * on. Contacts are not waited for: `GET /v1/contacts/{id}` folds the stream when its row lags.
+ *
+ * What this process writes it remembers (ContactStates), and the next change to the same contact
+ * is decided on that state without reading the stream. Only an append that succeeds answers from
+ * it: that append names the remembered revision, so it proves nothing was written in between.
+ * Anything else (a refusal, a decision to change nothing, a conflict) is decided again from the
+ * log, so every answer is the one reading the stream would have given.
  */
 @Injectable()
 export class ContactRepository {
-  constructor(@Inject(EVENT_STORE) private readonly store: EventStore) {}
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Optional() @Inject(CONTACT_STATES) private readonly states = new ContactStates(),
+  ) {}
 
   async load(organisationId: string, contactId: string): Promise<LoadedContact> {
     try {
@@ -133,12 +156,13 @@ export class ContactRepository {
     const none: LoadedContact = { state: foldContact([]), revision: 'no_stream', events: [] };
     const { events, result } = await decision(() => decide(none, new Date()));
     if (events.length === 0) return { result, version: versionOf(none.revision) };
+    const stream = contactStream(context.organisationId, contactId);
+    const encoded = encode(events, context);
     try {
-      const appended = await this.store.appendToStream(
-        contactStream(context.organisationId, contactId),
-        events.map((event) => toNewEvent(event, encodeContactEventData(event), context)),
-        { expectedRevision: 'no_stream' },
-      );
+      const appended = await this.store.appendToStream(stream, encoded.events, {
+        expectedRevision: 'no_stream',
+      });
+      this.remember(stream, appended.nextExpectedRevision, none.state, encoded);
       return { result, version: Number(appended.nextExpectedRevision) };
     } catch (error) {
       if (!(error instanceof WrongExpectedVersionError)) throw error;
@@ -157,6 +181,12 @@ export class ContactRepository {
     ifMatch: number | undefined,
     decide: (contact: LoadedContact, now: Date) => ContactDecision<R> | Promise<ContactDecision<R>>,
   ): Promise<ContactChanged<R>> {
+    const stream = contactStream(context.organisationId, contactId);
+    const remembered = this.states.get(stream);
+    if (remembered && (ifMatch === undefined || versionOf(remembered.revision) === ifMatch)) {
+      const changed = await this.changeRemembered(context, stream, remembered, decide);
+      if (changed) return changed;
+    }
     for (let attempt = 1; ; attempt += 1) {
       const contact = await this.load(context.organisationId, contactId);
       // A missing contact is the decision's 404, whatever version was named.
@@ -168,12 +198,12 @@ export class ContactRepository {
         throw preconditionFailed();
       const { events, result } = await decision(() => decide(contact, new Date()));
       if (events.length === 0) return { result, version: versionOf(contact.revision) };
+      const encoded = encode(events, context);
       try {
-        const appended = await this.store.appendToStream(
-          contactStream(context.organisationId, contactId),
-          events.map((event) => toNewEvent(event, encodeContactEventData(event), context)),
-          { expectedRevision: contact.revision },
-        );
+        const appended = await this.store.appendToStream(stream, encoded.events, {
+          expectedRevision: contact.revision,
+        });
+        this.remember(stream, appended.nextExpectedRevision, contact.state, encoded);
         return { result, version: Number(appended.nextExpectedRevision) };
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError)) throw error;
@@ -212,7 +242,7 @@ export class ContactRepository {
       )
         throw preconditionFailed();
       const decided = await decision(() => decide(first, second, new Date()));
-      const appends: StreamAppend[] = [
+      const changes = [
         { stream: firstStream, loaded: first, events: decided.first },
         {
           stream: contactStream(context.organisationId, secondId),
@@ -221,17 +251,19 @@ export class ContactRepository {
         },
       ]
         .filter(({ events }) => events.length > 0)
-        .map(({ stream, loaded, events }) => ({
-          stream,
-          events: events.map((event): NewEvent =>
-            toNewEvent(event, encodeContactEventData(event), context),
-          ),
-          expectedRevision: loaded.revision,
-        }));
+        .map((change) => ({ ...change, encoded: encode(change.events, context) }));
+      const appends: StreamAppend[] = changes.map(({ stream, loaded, encoded }) => ({
+        stream,
+        events: encoded.events,
+        expectedRevision: loaded.revision,
+      }));
       if (appends.length === 0)
         return { result: decided.result, version: versionOf(first.revision) };
       try {
         const appended = await this.store.appendToStreams(appends);
+        changes.forEach(({ stream, loaded, encoded }, i) =>
+          this.remember(stream, appended[i].nextExpectedRevision, loaded.state, encoded),
+        );
         const own = appends.findIndex((a) => a.stream === firstStream);
         const version =
           own === -1 ? versionOf(first.revision) : Number(appended[own].nextExpectedRevision);
@@ -243,4 +275,54 @@ export class ContactRepository {
       }
     }
   }
+
+  /**
+   * Decides on the remembered state and appends at its revision. Undefined when only the log can
+   * answer: the decision refused or changed nothing (the state may be behind the stream), or the
+   * append found the stream moved on, or the contact erased meanwhile.
+   */
+  private async changeRemembered<R>(
+    context: CommandContext,
+    stream: string,
+    remembered: { readonly state: ContactState; readonly revision: bigint },
+    decide: (contact: LoadedContact, now: Date) => ContactDecision<R> | Promise<ContactDecision<R>>,
+  ): Promise<ContactChanged<R> | undefined> {
+    const contact: LoadedContact = { ...remembered, events: [] };
+    let decided: ContactDecision<R>;
+    try {
+      decided = await decide(contact, new Date());
+    } catch {
+      return undefined;
+    }
+    if (decided.events.length === 0) return undefined;
+    const encoded = encode(decided.events, context);
+    try {
+      const appended = await this.store.appendToStream(stream, encoded.events, {
+        expectedRevision: remembered.revision,
+      });
+      this.remember(stream, appended.nextExpectedRevision, remembered.state, encoded);
+      return { result: decided.result, version: Number(appended.nextExpectedRevision) };
+    } catch (error) {
+      // Both are refused before anything is written.
+      if (!(error instanceof WrongExpectedVersionError || error instanceof SubjectErasedError))
+        throw error;
+      this.states.forget(stream);
+      return undefined;
+    }
+  }
+
+  /** The state after `encoded` was appended at `revision`, folded as a reader would fold it. */
+  private remember(stream: string, revision: bigint, before: ContactState, encoded: Encoded): void {
+    let state = before;
+    for (const event of encoded.stored) state = evolveContact(state, event);
+    this.states.remember(stream, revision, state);
+  }
+}
+
+function encode(events: readonly ContactEvent[], context: CommandContext): Encoded {
+  const data = events.map(encodeContactEventData);
+  return {
+    events: events.map((event, i) => toNewEvent(event, data[i], context)),
+    stored: events.map((event, i) => decodeContactEventData(event.type, data[i])),
+  };
 }

@@ -22,8 +22,13 @@ export function decodeContactEvent(recorded: RecordedEvent): ContactEvent {
   if (recorded.schemaVersion !== 1) {
     throw new Error(`No upcaster to ${recorded.type} v1 from v${recorded.schemaVersion}`);
   }
-  const data: unknown = JSON.parse(Buffer.from(recorded.data).toString('utf8'));
-  return { type: recorded.type, schemaVersion: 1, data } as ContactEvent;
+  return decodeContactEventData(recorded.type as ContactEvent['type'], recorded.data);
+}
+
+/** A current-version event as a reader of the log gets it back from its stored `data`. */
+export function decodeContactEventData(type: ContactEvent['type'], data: Uint8Array): ContactEvent {
+  const decoded: unknown = JSON.parse(Buffer.from(data).toString('utf8'));
+  return { type, schemaVersion: 1, data: decoded } as ContactEvent;
 }
 
 /**
