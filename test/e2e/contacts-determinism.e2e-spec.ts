@@ -18,8 +18,9 @@ import { startTestApi, type TestApi } from './support/test-api';
 
 /**
  * The read models are a function of the log. After a random mix of commands from several clients
- * at once (conflicts, refusals and merges included), the contacts and interactions tables the
- * live projector built must equal, row for row, what a rebuild from the log alone produces.
+ * at once (conflicts, refusals, merges and erasures included), the contacts and interactions
+ * tables the live projector built must equal, row for row, what a rebuild from the log alone
+ * produces: an erased contact is purged from both, and its earlier payloads no longer open.
  * The seed is printed so a failure can be replayed: BEECASTLE_DETERMINISM_SEED=<n>.
  */
 
@@ -48,8 +49,11 @@ const TYPES = ['call', 'email', 'meeting', 'note', 'task'] as const;
 interface Organisation {
   readonly id: string;
   readonly callers: Caller[];
+  readonly owner: Caller;
   readonly contacts: string[];
   readonly interactions: Map<string, string[]>;
+  /** Erased (crypto-shredded): from then on every command on it answers 404. */
+  readonly erased: Set<string>;
 }
 
 function superuserClient(db: TestDatabase): Client {
@@ -119,9 +123,11 @@ describe('contacts read models are deterministic', () => {
       const key = await http.issueKey(ownerCaller, 'editor');
       organisations.push({
         id: organisationId,
+        owner: ownerCaller,
         callers: [ownerCaller, editor, key],
         contacts: [],
         interactions: new Map(),
+        erased: new Set(),
       });
     }
 
@@ -137,6 +143,11 @@ describe('contacts read models are deterministic', () => {
     const statuses = new Map<string, number>();
     const count = (what: string, status: number) =>
       statuses.set(`${what} ${status}`, (statuses.get(`${what} ${status}`) ?? 0) + 1);
+    /** One of the answers expected, or 404 for a contact erased meanwhile by another worker. */
+    const expectAnswer = (status: number, expected: number[], org: Organisation, ids: string[]) => {
+      if (status === 404 && ids.some((id) => org.erased.has(id))) return;
+      expect(expected).toContain(status);
+    };
 
     /** One command, chosen from what the organisation has; the answer must be a known one. */
     const command = async (): Promise<void> => {
@@ -152,22 +163,23 @@ describe('contacts read models are deterministic', () => {
         org.contacts.push((res.json() as { id: string }).id);
       } else if (roll < 0.55) {
         const current = await http.send('GET', path, caller);
-        expect(current.status).toBe(200);
+        expectAnswer(current.status, [200], org, [contactId]);
+        if (current.status !== 200) return;
         // A stale version now and then: the answer is 412 and nothing changes.
         const version = Number(JSON.parse(String(current.headers.etag)));
         const ifMatch = `"${next() < 0.1 ? Math.max(0, version - 1) : version}"`;
         const changes = next() < 0.5 ? { company: pick(COMPANIES) } : { tags: [pick(TAGS)] };
         const res = await http.send('PATCH', path, caller, changes, { 'if-match': ifMatch });
         count('update', res.status);
-        expect([200, 409, 412]).toContain(res.status);
+        expectAnswer(res.status, [200, 409, 412], org, [contactId]);
       } else if (roll < 0.6) {
         const res = await http.send('DELETE', path, caller);
         count('archive', res.status);
-        expect([204, 409]).toContain(res.status);
+        expectAnswer(res.status, [204, 409], org, [contactId]);
       } else if (roll < 0.65) {
         const res = await http.send('POST', `${path}/unarchive`, caller);
         count('unarchive', res.status);
-        expect([200, 409]).toContain(res.status);
+        expectAnswer(res.status, [200, 409], org, [contactId]);
       } else if (roll < 0.85) {
         const type = pick(TYPES);
         const res = await http.send('POST', `${path}/interactions`, caller, {
@@ -178,7 +190,7 @@ describe('contacts read models are deterministic', () => {
           ...(type === 'call' && { direction: 'outbound', durationSeconds: 60 }),
         });
         count('log interaction', res.status);
-        expect([201, 409]).toContain(res.status);
+        expectAnswer(res.status, [201, 409], org, [contactId]);
         if (res.status === 201) {
           const list = org.interactions.get(contactId) ?? [];
           list.push((res.json() as { id: string }).id);
@@ -191,6 +203,8 @@ describe('contacts read models are deterministic', () => {
         const target = `${path}/interactions/${interactionId}`;
         if (next() < 0.6) {
           const current = await http.send('GET', path, caller);
+          expectAnswer(current.status, [200], org, [contactId]);
+          if (current.status !== 200) return;
           const res = await http.send(
             'PATCH',
             target,
@@ -199,17 +213,23 @@ describe('contacts read models are deterministic', () => {
             { 'if-match': String(current.headers.etag) },
           );
           count('update interaction', res.status);
-          expect([200, 404, 409, 412]).toContain(res.status);
+          expectAnswer(res.status, [200, 404, 409, 412], org, [contactId]);
         } else {
           const res = await http.send('DELETE', target, caller);
           count('remove interaction', res.status);
-          expect([204, 404, 409]).toContain(res.status);
+          expectAnswer(res.status, [204, 404, 409], org, [contactId]);
         }
-      } else {
+      } else if (roll < 0.98) {
         const sourceId = pick(org.contacts);
         const res = await http.send('POST', `${path}/merge`, caller, { sourceId });
         count('merge', res.status);
-        expect([200, 400, 409]).toContain(res.status);
+        expectAnswer(res.status, [200, 400, 409], org, [contactId, sourceId]);
+      } else {
+        // Marked first: a worker that picked it already may be answered 404 from here on.
+        org.erased.add(contactId);
+        const res = await http.send('POST', `${path}/erase`, org.owner);
+        count('erase', res.status);
+        expect(res.status).toBe(204);
       }
     };
 
@@ -252,8 +272,21 @@ describe('contacts read models are deterministic', () => {
 
     // The mix really exercised the model: many rows, and every kind of command succeeded somewhere.
     expect(live.length).toBeGreaterThan(500);
-    const kinds = ['create 201', 'update 200', 'update 412', 'archive 204', 'log interaction 201'];
+    const kinds = [
+      'create 201',
+      'update 200',
+      'update 412',
+      'archive 204',
+      'log interaction 201',
+      'erase 204',
+    ];
     expect(kinds.filter((kind) => !statuses.has(kind))).toEqual([]);
+    // Erased contacts are gone from the read models, with their interactions.
+    const erased = new Set(organisations.flatMap((org) => [...org.erased]));
+    const rowsOfErased = live.filter((row) =>
+      erased.has((row as { contact_id: string }).contact_id),
+    );
+    expect(rowsOfErased).toEqual([]);
     expect(rebuilt).toEqual(live);
   }, 240_000);
 });
