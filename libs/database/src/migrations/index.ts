@@ -16,6 +16,7 @@ import { DataKeysWithAppends1764000000014 } from './1764000000014-DataKeysWithAp
 import { SealedSigningKeys1764000000015 } from './1764000000015-SealedSigningKeys';
 import { CheaperIdChecks1764000000016 } from './1764000000016-CheaperIdChecks';
 import { IndexedCompanyFilter1764000000017 } from './1764000000017-IndexedCompanyFilter';
+import { SmallerGinPendingLists1764000000018 } from './1764000000018-SmallerGinPendingLists';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -39,4 +40,5 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   SealedSigningKeys1764000000015,
   CheaperIdChecks1764000000016,
   IndexedCompanyFilter1764000000017,
+  SmallerGinPendingLists1764000000018,
 ];
