@@ -530,6 +530,17 @@ async function commandThroughput(h: Harness): Promise<string> {
     report.note(
       `checkpoint read every ${POLL_MS} ms (${fmt(polls)} reads, ${fmt(sightings.length)} distinct); caught up ${ms(caughtUpIn)} after the last command; projector commits ${PIPELINE_COMMITS ? 'pipelined' : 'one statement per round trip (BENCH_PROJECTOR_PIPELINE=off)'}`,
     );
+    if (DIAGNOSE) {
+      const slowCommandsAt = load.ackAt
+        .map((at, i) => (load.ackMs[i] > TARGETS.commandP99Ms ? at - lag.loadStart : -1))
+        .filter((at) => at >= 0);
+      report.note(
+        `commands over ${TARGETS.commandP99Ms} ms by when they were answered (per 250 ms of load): ${clustersOf(slowCommandsAt)}`,
+      );
+      report.note(
+        `lags over ${TARGETS.lagP99Ms} ms by when the command was acknowledged (per 250 ms of load): ${clustersOf(lag.slowAt)}`,
+      );
+    }
   } finally {
     await insertPool.end();
   }
@@ -1131,7 +1142,7 @@ async function projectionLag(
   organisationId: string,
   load: CommandLoadResult,
   sightings: readonly CheckpointSighting[],
-): Promise<LatencySummary & { missing: number }> {
+): Promise<LatencySummary & { missing: number; slowAt: number[]; loadStart: number }> {
   const positions = new Map<string, Position>();
   const { rows } = await superuser.query<{
     stream_id: string;
@@ -1148,6 +1159,9 @@ async function projectionLag(
       prepare: BigInt(row.p),
     });
   const lags: number[] = [];
+  // When the commands whose lag passed the target were acknowledged (ms into the load).
+  const slowAt: number[] = [];
+  const loadStart = load.ackAt.reduce((first, at) => Math.min(first, at), Infinity);
   let missing = 0;
   for (let i = 0; i < load.ackIds.length; i++) {
     const position = positions.get(
@@ -1160,8 +1174,24 @@ async function projectionLag(
     }
     // Seen before the client had its answer: the projection beat the response home; lag 0.
     lags.push(Math.max(0, seen.at - load.ackAt[i]));
+    if (seen.at - load.ackAt[i] > TARGETS.lagP99Ms) slowAt.push(load.ackAt[i] - loadStart);
   }
-  return { ...latencySummary(lags), missing };
+  return { ...latencySummary(lags), missing, slowAt, loadStart };
+}
+
+/**
+ * Slow answers (lags, commands over their target) counted per 250 ms of load: a stall shows as a
+ * cluster, and clusters in step with the write volume rather than the clock point at the database
+ * (the GIN pending-list merges that SmallerGinPendingLists bounded were found this way).
+ */
+function clustersOf(slowAt: readonly number[]): string {
+  const counts = new Map<number, number>();
+  for (const at of slowAt) {
+    const slot = Math.floor(at / 250) * 0.25;
+    counts.set(slot, (counts.get(slot) ?? 0) + 1);
+  }
+  const clusters = [...counts].sort(([a], [b]) => a - b).map(([slot, n]) => `${slot}s: ${n}`);
+  return clusters.length === 0 ? 'none' : clusters.join(', ');
 }
 
 function firstSightingAtOrAfter(
