@@ -56,14 +56,14 @@ describe('ContactStates', () => {
     expect(states.size).toBe(0);
   });
 
-  it('drops the least recently used beyond its weight, a contact weighing its interactions', () => {
+  it('drops the least recently written beyond its weight, a contact weighing its interactions', () => {
     const states = new ContactStates({ maxWeight: 10 });
     states.remember('a', 0n, created('a', 3)); // 4
     states.remember('b', 0n, created('b', 3)); // 8
-    states.get('a'); // a is now the most recently used
+    states.remember('a', 1n, created('a', 3)); // a is now the most recently written
     states.remember('c', 0n, created('c', 2)); // 11: b goes
     expect(states.get('b')).toBeUndefined();
-    expect(states.get('a')).toBeDefined();
+    expect(states.get('a')?.revision).toBe(1n);
     expect(states.get('c')).toBeDefined();
     // One heavier than the whole bound is not kept, and evicts nothing.
     states.remember('d', 0n, created('d', 10));
@@ -79,6 +79,22 @@ describe('ContactStates', () => {
     now += 1;
     expect(states.get('s')).toBeUndefined();
     expect(states.size).toBe(0);
+  });
+
+  it('drops a state nobody asks for again once its time is up, by its own timer', () => {
+    jest.useFakeTimers();
+    try {
+      const states = new ContactStates({ ttlMs: 60_000 });
+      states.remember('a', 0n, created('a'));
+      jest.advanceTimersByTime(30_000);
+      states.remember('b', 0n, created('b'));
+      jest.advanceTimersByTime(30_001);
+      expect(states.size).toBe(1); // a's time is up, b's is not
+      jest.advanceTimersByTime(30_000);
+      expect(states.size).toBe(0);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });
 

@@ -9,10 +9,10 @@ export interface RememberedContact {
 export interface ContactStatesOptions {
   /**
    * Bound on what is kept, in units of one contact plus one per interaction (live or removed), so
-   * a contact with a long history weighs what it holds. The least recently used go first.
+   * a contact with a long history weighs what it holds. The least recently written go first.
    */
   readonly maxWeight?: number;
-  /** How long a state is used after it was remembered (ms); older ones are dropped. */
+  /** How long a state is kept after it was remembered (ms): then it is dropped, used or not. */
   readonly ttlMs?: number;
   readonly now?: () => number;
 }
@@ -41,8 +41,10 @@ function weightOf(state: ContactState): number {
  * dropped when its contact is erased here, and at the latest `ttlMs` after its last write.
  */
 export class ContactStates {
+  // In the order they were remembered (each remember re-inserts), so oldest first.
   private readonly entries = new Map<string, Entry>();
   private weight = 0;
+  private timer: NodeJS.Timeout | undefined;
   private readonly maxWeight: number;
   private readonly ttlMs: number;
   private readonly now: () => number;
@@ -58,16 +60,8 @@ export class ContactStates {
   }
 
   get(stream: string): RememberedContact | undefined {
-    const entry = this.entries.get(stream);
-    if (entry === undefined) return undefined;
-    this.entries.delete(stream);
-    if (this.now() - entry.at > this.ttlMs) {
-      this.weight -= entry.weight;
-      return undefined;
-    }
-    // Most recently used last: the Map's order is the eviction order.
-    this.entries.set(stream, entry);
-    return entry;
+    this.sweep();
+    return this.entries.get(stream);
   }
 
   /**
@@ -76,6 +70,7 @@ export class ContactStates {
    * on, and nothing of it should stay in memory.
    */
   remember(stream: string, revision: bigint, state: ContactState): void {
+    this.sweep();
     const known = this.entries.get(stream);
     if (known !== undefined && known.revision > revision) return;
     this.forget(stream);
@@ -89,6 +84,7 @@ export class ContactStates {
       this.entries.delete(oldest);
       this.weight -= entry.weight;
     }
+    this.schedule();
   }
 
   forget(stream: string): void {
@@ -96,5 +92,31 @@ export class ContactStates {
     if (entry === undefined) return;
     this.entries.delete(stream);
     this.weight -= entry.weight;
+  }
+
+  /** Drops the states past their time, oldest first. */
+  private sweep(): void {
+    const now = this.now();
+    for (const [stream, entry] of this.entries) {
+      if (now - entry.at <= this.ttlMs) break;
+      this.forget(stream);
+    }
+  }
+
+  /**
+   * While anything is kept, a timer drops it when its time is up, so that a state nobody asks for
+   * again does not stay until it is pushed out. It does not keep the process alive.
+   */
+  private schedule(): void {
+    if (this.timer !== undefined) return;
+    const [oldest] = this.entries.values();
+    if (oldest === undefined) return;
+    const wait = Math.max(0, oldest.at + this.ttlMs - this.now()) + 1;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.sweep();
+      this.schedule();
+    }, wait);
+    this.timer.unref();
   }
 }
