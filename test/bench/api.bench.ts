@@ -21,7 +21,7 @@ import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import type { INestApplication } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { Client as PgClient, Pool } from 'pg';
@@ -404,7 +404,9 @@ async function commandThroughput(h: Harness): Promise<string> {
     const cpuBefore = DIAGNOSE ? await cpuTimes(superuser) : undefined;
     const profiler = PROFILE ? await startProfile('the command load') : undefined;
     const trace = TRACE_QUERIES ? traceQueries() : undefined;
+    const pauses = DIAGNOSE ? watchServerThread() : undefined;
     const load = await commands(SECONDS * 1000);
+    const serverThread = pauses?.stop();
     if (profiler) await profiler.stop(PROFILE ?? '');
     if (trace) printTrace(trace.stop(), load.createMs.length + load.patchMs.length);
     if (activity) printActivity(await activity.stop());
@@ -540,6 +542,17 @@ async function commandThroughput(h: Harness): Promise<string> {
       report.note(
         `lags over ${TARGETS.lagP99Ms} ms by when the command was acknowledged (per 250 ms of load): ${clustersOf(lag.slowAt)}`,
       );
+      if (serverThread) {
+        const gcs = serverThread.gcs
+          .filter((gc) => gc.ms >= 10)
+          .map(
+            (gc) =>
+              `${((gc.at - lag.loadStart) / 1000).toFixed(2)}s ${gc.kind} ${gc.ms.toFixed(0)} ms`,
+          );
+        report.note(
+          `server thread: event-loop delay p50 ${serverThread.delayP50Ms.toFixed(1)} ms, p99 ${serverThread.delayP99Ms.toFixed(1)} ms, max ${serverThread.delayMaxMs.toFixed(1)} ms; ${serverThread.gcs.length} GC pauses, ${serverThread.gcMs.toFixed(0)} ms in all; those of 10 ms or more: ${gcs.join(', ') || 'none'}`,
+        );
+      }
     }
   } finally {
     await insertPool.end();
@@ -1177,6 +1190,46 @@ async function projectionLag(
     if (seen.at - load.ackAt[i] > TARGETS.lagP99Ms) slowAt.push(load.ackAt[i] - loadStart);
   }
   return { ...latencySummary(lags), missing, slowAt, loadStart };
+}
+
+/** The server thread's GC pauses (absolute times, as the load's) and event-loop delay. */
+function watchServerThread(): {
+  stop(): {
+    gcs: { at: number; ms: number; kind: string }[];
+    gcMs: number;
+    delayP50Ms: number;
+    delayP99Ms: number;
+    delayMaxMs: number;
+  };
+} {
+  const gcs: { at: number; ms: number; kind: string }[] = [];
+  const kinds: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weak' };
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0;
+      gcs.push({
+        at: performance.timeOrigin + entry.startTime,
+        ms: entry.duration,
+        kind: kinds[kind] ?? String(kind),
+      });
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  return {
+    stop() {
+      observer.disconnect();
+      delay.disable();
+      return {
+        gcs,
+        gcMs: gcs.reduce((sum, gc) => sum + gc.ms, 0),
+        delayP50Ms: delay.percentile(50) / 1e6,
+        delayP99Ms: delay.percentile(99) / 1e6,
+        delayMaxMs: delay.max / 1e6,
+      };
+    },
+  };
 }
 
 /**
