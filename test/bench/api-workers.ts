@@ -37,12 +37,13 @@ const WARMUP_MS = ${WARMUP_MS};
   const started = now() + WARMUP_MS;
   const deadline = started + durationMs;
   const measured = (t0) => t0 >= started;
+  const getHeaders = workerData.credential ? { authorization: 'Bearer ' + workerData.credential } : {};
   if (workerData.healthOnly) {
     let ok = 0;
     await Promise.all(Array.from({ length: connections }, async () => {
       while (now() < deadline) {
         const t0 = now();
-        const res = await pool.request({ path: '/health/live', method: 'GET' });
+        const res = await pool.request({ path: workerData.path, method: 'GET', headers: getHeaders });
         count('GET', res, await res.body.text());
         if (res.statusCode === 200 && measured(t0)) ok++;
       }
@@ -115,17 +116,22 @@ export interface CommandLoadOptions {
 }
 
 /**
- * The HTTPS ceiling for reference: the same clients on GET /health/live (no authentication, no
- * database), as bench:auth uses it.
+ * The same clients on one GET: `/health/live` by default (no authentication, no database: the
+ * HTTPS ceiling, as bench:auth uses it), or `path` with `credential` as a bearer (`/v1/me`: an
+ * authenticated request that changes nothing).
  */
 export function runHealthLoad(
-  options: Omit<CommandLoadOptions, 'credential' | 'creates' | 'patches'>,
+  options: Omit<CommandLoadOptions, 'credential' | 'creates' | 'patches'> & {
+    readonly path?: string;
+    readonly credential?: string;
+  },
 ): Promise<{ ms: number; ok: number; statuses: Record<string, number> }> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(COMMAND_WORKER, {
       eval: true,
       workerData: {
         undici: require.resolve('undici'),
+        path: '/health/live',
         ...options,
         ca: options.ca.toString(),
         healthOnly: true,
