@@ -30,6 +30,10 @@ import { loadMasterKey, type Keyring } from '../../libs/crypto/src';
 import { KEYRING } from '../../apps/api/src/event-store/event-store.module';
 import { withOrganisation } from '../../libs/database/src/organisation-scope';
 import { createPool } from '../../libs/database/src/pool';
+import {
+  GIN_INDEXES,
+  GIN_PENDING_LIST_KB as GIN_PENDING_LIST_KB_MIGRATED,
+} from '../../libs/database/src/migrations/1764000000018-SmallerGinPendingLists';
 import { ROLE_PERMISSIONS, type ContactInput } from '../../libs/domain/src';
 import {
   EncryptingEventStore,
@@ -115,6 +119,16 @@ const PROJECTOR_THREAD = process.env.BENCH_PROJECTOR === 'thread';
 const PIPELINE_COMMITS = process.env.BENCH_PROJECTOR_PIPELINE !== 'off';
 // BENCH_TRACE_QUERIES=1: every statement this process sends during the command load, timed.
 const TRACE_QUERIES = process.env.BENCH_TRACE_QUERIES === '1';
+// BENCH_GIN_PENDING_LIST_KB=<kB>: the contacts' GIN pending lists at another size (4096, the
+// default, reproduces the stalls SmallerGinPendingLists removed); diagnosis only.
+const GIN_PENDING_LIST_KB = process.env.BENCH_GIN_PENDING_LIST_KB
+  ? Number(process.env.BENCH_GIN_PENDING_LIST_KB)
+  : undefined;
+if (
+  GIN_PENDING_LIST_KB !== undefined &&
+  !(Number.isInteger(GIN_PENDING_LIST_KB) && GIN_PENDING_LIST_KB >= 64)
+)
+  throw new Error('BENCH_GIN_PENDING_LIST_KB must be a whole number of kB, 64 or more');
 // Contacts seeded with encryption off, for seeding's pair (at most BENCH_CONTACTS).
 const SEED_PAIR = Math.min(CONTACTS, Number(process.env.BENCH_SEED_PAIR ?? '100000'));
 // Seeding is the command path's figure, the projector stopped meanwhile (its catch-up is the next
@@ -256,6 +270,16 @@ async function main(): Promise<void> {
   const { provider: masterKey } = await loadMasterKey(config);
   const app = await createApp({ config, databaseUrl: database.appUrl, tls, logger, masterKey });
   await app.listen(0, '127.0.0.1');
+  if (GIN_PENDING_LIST_KB !== undefined) {
+    // The A/B of migration SmallerGinPendingLists: 4096 is PostgreSQL's default.
+    for (const index of GIN_INDEXES)
+      await superuser.query(
+        `ALTER INDEX ${index} SET (gin_pending_list_limit = ${GIN_PENDING_LIST_KB})`,
+      );
+    console.log(
+      `GIN pending lists set to ${GIN_PENDING_LIST_KB} kB (BENCH_GIN_PENDING_LIST_KB; the migration's is ${GIN_PENDING_LIST_KB_MIGRATED})`,
+    );
+  }
   const port = ((app.getHttpServer() as Server).address() as AddressInfo).port;
   // As main.ts does under `npm start`: the projector in the API's process, on its own pool,
   // sharing the API's keyring.
