@@ -79,10 +79,9 @@ export class ContactStates {
     if (weight > this.maxWeight) return;
     this.entries.set(stream, { state, revision, weight, at: this.now() });
     this.weight += weight;
-    for (const [oldest, entry] of this.entries) {
+    for (const oldest of this.entries.keys()) {
       if (this.weight <= this.maxWeight) break;
-      this.entries.delete(oldest);
-      this.weight -= entry.weight;
+      this.forget(oldest);
     }
     this.schedule();
   }

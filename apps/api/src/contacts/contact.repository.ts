@@ -25,7 +25,7 @@ import { EVENT_STORE } from '../event-store/event-store.module';
 import { ProblemException } from '../http/problem.exception';
 import type { CommandContext } from '../organisations/command-context';
 import { toNewEvent } from '../organisations/new-event';
-import { CONTACT_STATES, ContactStates } from './contact-states';
+import { CONTACT_STATES, ContactStates, type RememberedContact } from './contact-states';
 
 export interface LoadedContact {
   readonly state: ContactState;
@@ -284,10 +284,14 @@ export class ContactRepository {
   private async changeRemembered<R>(
     context: CommandContext,
     stream: string,
-    remembered: { readonly state: ContactState; readonly revision: bigint },
+    remembered: RememberedContact,
     decide: (contact: LoadedContact, now: Date) => ContactDecision<R> | Promise<ContactDecision<R>>,
   ): Promise<ContactChanged<R> | undefined> {
-    const contact: LoadedContact = { ...remembered, events: [] };
+    const contact: LoadedContact = {
+      state: remembered.state,
+      revision: remembered.revision,
+      events: [],
+    };
     let decided: ContactDecision<R>;
     try {
       decided = await decide(contact, new Date());
