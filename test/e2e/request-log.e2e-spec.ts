@@ -113,14 +113,21 @@ describe('request log', () => {
     );
   });
 
-  it('logs rejected requests too, without a route when none matched', async () => {
-    const res = await api.request('/v1/contacts', {
+  it('logs rejected requests too: under the route they were for, and without one when none matched', async () => {
+    const refused = await api.request('/v1/contacts', {
       method: 'POST',
       headers: { 'Content-Type': 'text/plain' },
       body: 'hello',
     });
-    const line = await api.requestLog(res.headers['x-request-id'] as string);
-    expect(line).toMatchObject({ method: 'POST', path: '/v1/contacts', status: 415 });
+    expect(await api.requestLog(refused.headers['x-request-id'] as string)).toMatchObject({
+      method: 'POST',
+      route: '/v1/contacts',
+      path: '/v1/contacts',
+      status: 415,
+    });
+    const unknown = await api.request('/v1/nowhere?secret=1', { method: 'DELETE' });
+    const line = await api.requestLog(unknown.headers['x-request-id'] as string);
+    expect(line).toMatchObject({ method: 'DELETE', path: '/v1/nowhere', status: 404 });
     expect(line).not.toHaveProperty('route');
   });
 

@@ -2,16 +2,16 @@ import type { Server } from 'node:https';
 import { RequestLogWriter } from '@beecastle/audit';
 import type { Configuration } from '@beecastle/config';
 import { loadMasterKey, type MasterKeyProvider } from '@beecastle/crypto';
-import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module';
-import { jsonBodyParser, requireJsonBody } from './http/json-body';
+import { JSON_BODY_LIMIT_BYTES, requireJsonBody, useJsonBodyParser } from './http/json-body';
 import { serveOpenApi } from './http/openapi';
 import { ProblemDetailsFilter } from './http/problem-details.filter';
-import { requestIdMiddleware } from './http/request-id';
-import { requestLoggingMiddleware } from './http/request-logging';
+import { echoRequestId, requestIdFor } from './http/request-id';
+import { requestLoggingHook } from './http/request-logging';
+import { answerRouterErrors, type RequestHook, securityHeadersHook } from './http/router-errors';
 import { SECURITY_HEADERS } from './http/security-headers';
 import { PinoNestLogger } from './logging/pino-nest-logger';
 import { reloadCertificateOnChange } from './tls/certificate-reloader';
@@ -33,12 +33,37 @@ export interface CreateAppOptions {
  * The whole HTTPS application, not yet listening: main.ts and the end-to-end tests both build it
  * here, so the tests exercise exactly what runs.
  */
-export async function createApp(options: CreateAppOptions): Promise<INestApplication> {
+export async function createApp(options: CreateAppOptions): Promise<NestFastifyApplication> {
   const { config, logger } = options;
-  // HTTPS only: there is no plain listener. (Nest's HttpsOptions type lists fewer options than it
-  // passes on to https.createServer.)
-  const httpsOptions = secureContextOptions(options.tls);
-  const app = await NestFactory.create<NestExpressApplication>(
+  // What every request passes before routing's work, also run for the router's own refusals.
+  const requestHooks: RequestHook[] = [];
+  const adapter: FastifyAdapter = new FastifyAdapter({
+    // HTTPS only: there is no plain listener.
+    https: secureContextOptions(options.tls),
+    // Requests are named by us (a caller's well-formed X-Request-Id, or a fresh UUID) and logged
+    // by us; Fastify's own logger stays off.
+    genReqId: requestIdFor,
+    requestIdHeader: false,
+    logger: false,
+    bodyLimit: JSON_BODY_LIMIT_BYTES,
+    // A request has a minute to arrive whole (Node's default is five; Fastify turns it off), so a
+    // client that trickles its headers or body cannot hold a socket and its buffers for long.
+    requestTimeout: 60_000,
+    // X-Forwarded-For counts only when it comes from a configured proxy; with none, never.
+    trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
+    frameworkErrors: answerRouterErrors({
+      requestHooks: () => requestHooks,
+      mapException: (error) => adapter.mapException(error),
+      logger,
+    }),
+    routerOptions: {
+      // Ids are validated by the routes (400 naming the rule), not cut off by the router (414).
+      maxParamLength: 1_000,
+      // `/v1/contacts/` is `/v1/contacts`.
+      ignoreTrailingSlash: true,
+    },
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.register({
       databaseUrl: options.databaseUrl,
       databasePoolSize: config.databasePoolSize,
@@ -46,29 +71,25 @@ export async function createApp(options: CreateAppOptions): Promise<INestApplica
       masterKey: options.masterKey ?? (await loadMasterKey(config)).provider,
       logger,
     }),
-    new ExpressAdapter(),
+    adapter,
     {
-      httpsOptions,
-      // Parsing is set up below, in our order and with our limits.
+      // Parsing is set up below, JSON only and with our limits.
       bodyParser: false,
       logger: new PinoNestLogger(logger.child({ component: 'nest' })),
     },
   );
-
-  // ETags are ours to set (a contact's is its version); Express's body hashes would only mislead.
-  app.set('etag', false);
-  // helmet removes X-Powered-By too, but only from answers that reach it: never set it at all.
-  app.disable('x-powered-by');
-  // X-Forwarded-For counts only when it comes from a configured proxy; with none, never.
-  app.set('trust proxy', config.trustedProxies.length > 0 ? [...config.trustedProxies] : false);
+  const fastify = app.getHttpAdapter().getInstance();
 
   // Order matters: the id first so that every answer carries it, then the log (which must see
-  // rejected requests too), the headers, and only then the body checks.
-  app.use(requestIdMiddleware);
-  app.use(requestLoggingMiddleware(logger, app.get(RequestLogWriter)));
+  // rejected requests too); the security headers are Nest's own request hook, which runs before
+  // these. Then the body checks, before routing and authentication; the parser is the only one.
+  const logRequest = requestLoggingHook(logger, app.get(RequestLogWriter));
+  fastify.addHook('onRequest', echoRequestId);
+  fastify.addHook('onRequest', logRequest);
   app.useSecurityHeaders(SECURITY_HEADERS);
-  app.use(requireJsonBody);
-  app.use(jsonBodyParser());
+  requestHooks.push(echoRequestId, logRequest, securityHeadersHook(adapter));
+  fastify.addHook('onRequest', requireJsonBody);
+  useJsonBodyParser(fastify);
   serveOpenApi(app);
 
   app.useGlobalFilters(new ProblemDetailsFilter(logger));

@@ -9,7 +9,7 @@ export interface RequestLogEntry {
   /** When the request arrived (UTC). */
   readonly at: Date;
   readonly requestId: string;
-  /** As Express resolved it: forwarded headers only from TRUSTED_PROXIES. */
+  /** As the HTTP server resolved it: forwarded headers only from TRUSTED_PROXIES. */
   readonly clientIp: string | undefined;
   readonly method: string;
   /** The matched route template (`/v1/users/:id`); absent when no route matched. */

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfiguration } from '@beecastle/config';
-import type { INestApplication } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { createApp } from '../../../apps/api/src/create-app';
 import { TEST_MASTER_KEY_BASE64 } from '../../../libs/crypto/src/testing/test-master-key';
 import { createRootLogger } from '@beecastle/runtime';
@@ -16,7 +16,12 @@ import {
 import { httpsRequest, type HttpsRequestOptions, type HttpsResponse } from './https-request';
 
 export interface TestApi {
-  readonly app: INestApplication;
+  readonly app: NestFastifyApplication;
+  /**
+   * Every method and path the server routes (`GET /v1/contacts/:id`), as registered, whoever
+   * registered it. HEAD is left out: Fastify answers it for every GET with the GET's handler.
+   */
+  readonly routes: readonly string[];
   readonly port: number;
   readonly baseUrl: string;
   /** The local CA that issued the server's certificate: what clients trust. */
@@ -24,9 +29,30 @@ export interface TestApi {
   request(path: string, options?: Omit<HttpsRequestOptions, 'ca'>): Promise<HttpsResponse>;
   /** Every JSON log line written so far, parsed. */
   logs(): Record<string, unknown>[];
-  /** The request-log line for one request, once the request-logging middleware has written it (on 'finish'). */
+  /** The request-log line for one request, once the request-logging hook has written it (on 'finish'). */
   requestLog(requestId: string): Promise<Record<string, unknown>>;
   close(): Promise<void>;
+}
+
+/**
+ * Every method and path in Fastify's own route tree, as `printRoutes` draws it: one node a line,
+ * four columns a level, the node's path after its parent's, its methods in brackets.
+ */
+function routesIn(tree: string): string[] {
+  const paths: string[] = [];
+  const routes: string[] = [];
+  for (const line of tree.split('\n')) {
+    const node = /^((?:[│ ] {3})*)[├└]── (.+?)(?: \(([A-Z, ]+)\))?$/u.exec(line);
+    if (!node) continue;
+    const depth = node[1].length / 4;
+    paths.length = depth;
+    const path = `${paths[depth - 1] ?? ''}${node[2]}`;
+    paths.push(path);
+    for (const method of node[3]?.split(', ') ?? []) {
+      if (method !== 'HEAD') routes.push(`${method} ${path}`);
+    }
+  }
+  return routes;
 }
 
 /**
@@ -57,12 +83,14 @@ export async function startTestApi(options: {
     certificateReloadIntervalMs: options.certificateReloadIntervalMs,
   });
   await app.listen(0, '127.0.0.1');
+  const routes = routesIn(app.getHttpAdapter().getInstance().printRoutes({ commonPrefix: false }));
   const port = ((app.getHttpServer() as Server).address() as AddressInfo).port;
   const baseUrl = `https://127.0.0.1:${port}`;
   const logs = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
 
   return {
     app,
+    routes,
     port,
     baseUrl,
     ca,

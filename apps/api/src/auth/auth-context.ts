@@ -26,7 +26,7 @@ export interface AuthProfile {
   readonly apiKey?: { readonly id: string; readonly name: string };
 }
 
-/** Express's request after authentication: passport puts the strategy's answer on `user`. */
+/** The request after authentication: the guard (or passport, for tokens) puts the caller on `user`. */
 export interface AuthenticatedRequest {
   user?: AuthContext;
   /**

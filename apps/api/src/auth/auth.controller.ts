@@ -1,6 +1,6 @@
 import { Body, Controller, Header, HttpCode, Post, Req } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import type { AuthContext, AuthenticatedRequest, SignedIn } from './auth-context';
 import { CurrentAuth, Public } from './auth.decorators';
 import { clientIp } from './client-ip';
@@ -25,7 +25,10 @@ export class AuthController {
   @Post('token')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
-  async token(@Body(bodyValidation) body: LoginDto, @Req() req: Request): Promise<TokenResponse> {
+  async token(
+    @Body(bodyValidation) body: LoginDto,
+    @Req() req: FastifyRequest,
+  ): Promise<TokenResponse> {
     return attributed(req, await this.loginService.login(body, clientIp(req)));
   }
 
@@ -35,7 +38,7 @@ export class AuthController {
   @Header('Cache-Control', 'no-store')
   async refresh(
     @Body(bodyValidation) body: RefreshDto,
-    @Req() req: Request,
+    @Req() req: FastifyRequest,
   ): Promise<TokenResponse> {
     return attributed(req, await this.refreshService.refresh(body.refreshToken));
   }
@@ -49,7 +52,7 @@ export class AuthController {
 
 /** Names the member on the request for the request log, and answers the tokens only. */
 function attributed(
-  req: Request,
+  req: FastifyRequest,
   { signedIn, ...tokens }: TokenResponse & { signedIn: SignedIn },
 ): TokenResponse {
   (req as unknown as AuthenticatedRequest).signedIn = signedIn;

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { looksLikeApiKey } from '@beecastle/auth';
 import type { Permission } from '@beecastle/domain';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { ProblemException } from '../http/problem.exception';
 import type { AuthContext, AuthenticatedRequest } from './auth-context';
 import { IS_PUBLIC, REQUIRED_PERMISSION } from './auth.decorators';
@@ -33,7 +33,7 @@ export class ApiKeyAuthGuard implements CanActivate {
   constructor(private readonly strategy: ApiKeyStrategy) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const request = context.switchToHttp().getRequest<Request & AuthenticatedRequest>();
+    const request = context.switchToHttp().getRequest<FastifyRequest & AuthenticatedRequest>();
     request.user = generic401(null, await this.strategy.validate(request));
     return true;
   }
@@ -57,7 +57,7 @@ export class AuthenticationGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, targets)) return true;
 
-    const request = context.switchToHttp().getRequest<Request & AuthenticatedRequest>();
+    const request = context.switchToHttp().getRequest<FastifyRequest & AuthenticatedRequest>();
     const credential = bearerCredential(request);
     if (credential === undefined) throw unauthorised();
     await (looksLikeApiKey(credential) ? this.apiKey : this.jwt).canActivate(context);

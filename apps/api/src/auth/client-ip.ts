@@ -1,6 +1,6 @@
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 
-/** The caller's address as Express resolved it (forwarded headers only from TRUSTED_PROXIES). */
-export function clientIp(req: Pick<Request, 'ip' | 'socket'>): string {
-  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
+/** The caller's address as Fastify resolved it (forwarded headers only from TRUSTED_PROXIES). */
+export function clientIp(req: Pick<FastifyRequest, 'ip'>): string {
+  return req.ip || 'unknown';
 }

@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import type { AuthContext } from '../auth/auth-context';
 import { CurrentAuth, RequirePermission } from '../auth/auth.decorators';
 import { ProblemException } from '../http/problem.exception';
@@ -36,7 +36,7 @@ export class ContactQueriesController {
     @CurrentAuth() auth: AuthContext,
     @Param('id', ParseIdPipe) id: string,
     @Query(queryValidation) query: GetContactDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<ContactView> {
     const asOf = query.asOf === undefined ? undefined : asOfInstant(query.asOf);
     if (query.asOf !== undefined && !asOf)
@@ -44,7 +44,7 @@ export class ContactQueriesController {
         fields: ['asOf'],
       });
     const contact = await this.queries.execute(new GetContactQuery(auth, id, asOf));
-    res.setHeader('ETag', `"${contact.version}"`);
+    res.header('ETag', `"${contact.version}"`);
     return contact;
   }
 

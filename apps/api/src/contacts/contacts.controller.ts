@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, HttpCode, Param, Patch, Post, Res } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { ApiTags } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { FastifyReply } from 'fastify';
 import type { AuthContext } from '../auth/auth-context';
 import { CurrentAuth, RequirePermission } from '../auth/auth.decorators';
 import { bodyValidation, ParseIdPipe } from '../http/validation';
@@ -31,9 +31,13 @@ import { UpdateInteractionCommand } from './update-interaction/update-interactio
 import { UpdateInteractionDto } from './update-interaction/update-interaction.dto';
 
 /** The contact's version as a strong validator: what GET answers and If-Match sends back. */
-function withVersion(res: Response, written: ContactWritten, location?: string): ContactWritten {
-  res.setHeader('ETag', `"${written.version}"`);
-  if (location !== undefined) res.setHeader('Location', location);
+function withVersion(
+  res: FastifyReply,
+  written: ContactWritten,
+  location?: string,
+): ContactWritten {
+  res.header('ETag', `"${written.version}"`);
+  if (location !== undefined) res.header('Location', location);
   return written;
 }
 
@@ -49,7 +53,7 @@ export class ContactsController {
     @CurrentAuth() auth: AuthContext,
     @CurrentRequestOrigin() origin: RequestOrigin,
     @Body(contactFieldsValidation) body: CreateContactDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
     const command = new CreateContactCommand(context, auth.role, toContactInput(body));
@@ -65,7 +69,7 @@ export class ContactsController {
     @Param('id', ParseIdPipe) id: string,
     @IfMatch({ required: true }) ifMatch: number,
     @Body(contactFieldsValidation) body: UpdateContactDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
     const command = new UpdateContactCommand(context, auth.role, id, ifMatch, toContactInput(body));
@@ -94,7 +98,7 @@ export class ContactsController {
     @CurrentRequestOrigin() origin: RequestOrigin,
     @Param('id', ParseIdPipe) id: string,
     @IfMatch() ifMatch: number | undefined,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
     const command = new UnarchiveContactCommand(context, auth.role, id, ifMatch);
@@ -128,7 +132,7 @@ export class ContactsController {
     @Param('id', ParseIdPipe) id: string,
     @IfMatch() ifMatch: number | undefined,
     @Body(bodyValidation) body: MergeContactsDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
     const command = new MergeContactsCommand(context, auth.role, id, body.sourceId, ifMatch);
@@ -144,7 +148,7 @@ export class ContactsController {
     @Param('id', ParseIdPipe) id: string,
     @IfMatch() ifMatch: number | undefined,
     @Body(bodyValidation) body: LogInteractionDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
     const interaction = { ...toInteractionInput(body), type: body.type };
@@ -163,7 +167,7 @@ export class ContactsController {
     @Param('interactionId', ParseIdPipe) interactionId: string,
     @IfMatch({ required: true }) ifMatch: number,
     @Body(bodyValidation) body: UpdateInteractionDto,
-    @Res({ passthrough: true }) res: Response,
+    @Res({ passthrough: true }) res: FastifyReply,
   ): Promise<ContactWritten> {
     const context = commandContext(auth, origin);
     const changes = toInteractionInput(body);

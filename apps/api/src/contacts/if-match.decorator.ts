@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { ProblemException } from '../http/problem.exception';
 
 // A strong validator, as the ETag is written: one quoted decimal. Weak (`W/`), `*` and lists say
@@ -12,7 +12,7 @@ const VERSION = /^"(0|[1-9][0-9]{0,14})"$/u;
  */
 export const IfMatch = createParamDecorator(
   (options: { readonly required: boolean } | undefined, context: ExecutionContext) => {
-    const header = context.switchToHttp().getRequest<Request>().headers['if-match'];
+    const header = context.switchToHttp().getRequest<FastifyRequest>().headers['if-match'];
     if (header === undefined) {
       if (options?.required)
         throw new ProblemException(

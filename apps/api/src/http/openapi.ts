@@ -8,7 +8,7 @@ import {
   type ParameterObject,
   SwaggerModule,
 } from '@nestjs/swagger';
-import type { NextFunction, Request, Response } from 'express';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { IS_PUBLIC } from '../auth/auth.decorators';
 
 export const DOCS_PATH = '/docs';
@@ -40,18 +40,25 @@ const DOCS_CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-function docsContentSecurityPolicy(_req: Request, res: Response, next: NextFunction): void {
-  res.setHeader('Content-Security-Policy', DOCS_CONTENT_SECURITY_POLICY);
-  next();
+/** `/docs` and what is under it (the UI's page, script and styles), not `/docs-json`. */
+function isDocsPage(url: string): boolean {
+  return url === DOCS_PATH || url.startsWith(`${DOCS_PATH}/`) || url.startsWith(`${DOCS_PATH}?`);
 }
 
 /**
  * Serves the OpenAPI document at GET /docs-json and Swagger UI at GET /docs. Call after the
- * security headers are installed (the UI's policy replaces theirs for /docs only) and before
- * init, so that these routes sit in front of Nest's.
+ * security headers are installed: the UI's policy, set by a later request hook, replaces theirs
+ * for /docs only.
  */
-export function serveOpenApi(app: INestApplication): void {
-  app.use(DOCS_PATH, docsContentSecurityPolicy);
+export function serveOpenApi(app: NestFastifyApplication): void {
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', (request, reply, done) => {
+      if (isDocsPage(request.url))
+        reply.raw.setHeader('Content-Security-Policy', DOCS_CONTENT_SECURITY_POLICY);
+      done();
+    });
   const config = new DocumentBuilder()
     .setTitle('BeeCastle API')
     .setVersion('1')

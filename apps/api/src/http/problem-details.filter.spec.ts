@@ -1,5 +1,5 @@
 import type { ArgumentsHost } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import pino from 'pino';
 import { SubjectErasedError } from '@beecastle/crypto';
 import { PayloadDecryptionError } from '@beecastle/event-store';
@@ -22,13 +22,19 @@ function harness(headersSent = false) {
     pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
   );
   const sent: Sent = { destroyed: false };
-  const res = {
-    headersSent,
-    setHeader(name: string, value: string) {
-      sent.headers = { ...sent.headers, [name]: value };
+  const reply = {
+    sent: false,
+    raw: {
+      headersSent,
+      destroy() {
+        sent.destroyed = true;
+      },
+    },
+    headers(headers: Record<string, string>) {
+      sent.headers = { ...sent.headers, ...headers };
       return this;
     },
-    status(code: number) {
+    code(code: number) {
       sent.status = code;
       return this;
     },
@@ -40,13 +46,10 @@ function harness(headersSent = false) {
       sent.body = body;
       return this;
     },
-    destroy() {
-      sent.destroyed = true;
-    },
-  } as unknown as Response;
-  const req = { id: REQUEST_ID } as Request;
+  } as unknown as FastifyReply;
+  const req = { id: REQUEST_ID } as FastifyRequest;
   const host = {
-    switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }),
+    switchToHttp: () => ({ getRequest: () => req, getResponse: () => reply }),
   } as unknown as ArgumentsHost;
   return {
     filter,
@@ -62,7 +65,7 @@ describe('ProblemDetailsFilter', () => {
     filter.catch(new Error('relation "contacts" does not exist at db-7'), host);
 
     expect(sent.status).toBe(500);
-    expect(sent.type).toBe('application/problem+json');
+    expect(sent.type).toBe('application/problem+json; charset=utf-8');
     expect(JSON.parse(sent.body!)).toMatchObject({ code: 'INTERNAL_ERROR', requestId: REQUEST_ID });
     expect(sent.body).not.toContain('db-7');
 

@@ -1,19 +1,20 @@
 import {
   BadRequestException,
-  HttpException,
   InternalServerErrorException,
   NotFoundException,
 } from '@nestjs/common';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { DomainError } from '@beecastle/domain';
+import { errorCodes } from 'fastify';
 import { toProblemDetails } from './problem-details';
 import { ProblemException } from './problem.exception';
 
 const REQUEST_ID = '3f1c2b7e-9a4d-4c1e-8f2a-1b2c3d4e5f60';
 
-/** What Nest's Express adapter makes of a body-parser (http-errors) error. */
-function bodyParserError(status: number, type: string, extra: Record<string, unknown> = {}) {
-  const cause = Object.assign(new Error('raw body-parser message'), { status, type, ...extra });
-  return new HttpException('raw body-parser message', status, { cause });
+/** What Nest's Fastify adapter hands the filter for one of Fastify's own errors. */
+const adapter = new FastifyAdapter();
+function fastifyError(error: Error): unknown {
+  return adapter.mapException(error);
 }
 
 describe('toProblemDetails', () => {
@@ -33,9 +34,9 @@ describe('toProblemDetails', () => {
     expect(isServerFault).toBe(false);
   });
 
-  it('maps an oversized body to 413 and states the limit', () => {
-    const { problem } = toProblemDetails(
-      bodyParserError(413, 'entity.too.large', { limit: 262144 }),
+  it("maps Fastify's oversized body to 413 and states the limit", () => {
+    const { problem, isServerFault } = toProblemDetails(
+      fastifyError(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()),
       REQUEST_ID,
     );
     expect(problem).toMatchObject({
@@ -44,21 +45,31 @@ describe('toProblemDetails', () => {
       code: 'PAYLOAD_TOO_LARGE',
       detail: 'The request body is larger than the limit of 256 KiB.',
     });
+    expect(isServerFault).toBe(false);
   });
 
-  it('maps malformed JSON to 400 MALFORMED_JSON without echoing the parser message', () => {
-    const { problem } = toProblemDetails(bodyParserError(400, 'entity.parse.failed'), REQUEST_ID);
-    expect(problem).toMatchObject({ status: 400, code: 'MALFORMED_JSON' });
-    expect(JSON.stringify(problem)).not.toContain('raw body-parser message');
+  it("maps Fastify's refusals of a body's type or length without echoing its message", () => {
+    const type = toProblemDetails(
+      fastifyError(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE('text/plain')),
+      REQUEST_ID,
+    ).problem;
+    expect(type).toMatchObject({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
+    expect(JSON.stringify(type)).not.toContain('text/plain');
+    expect(
+      toProblemDetails(
+        fastifyError(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH()),
+        REQUEST_ID,
+      ).problem,
+    ).toMatchObject({ status: 400, code: 'BAD_REQUEST' });
   });
 
-  it('maps a non-UTF-8 or compressed body to 415', () => {
-    expect(
-      toProblemDetails(bodyParserError(415, 'charset.unsupported'), REQUEST_ID).problem,
-    ).toMatchObject({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
-    expect(
-      toProblemDetails(bodyParserError(415, 'encoding.unsupported'), REQUEST_ID).problem,
-    ).toMatchObject({ status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
+  it("keeps a 5xx of Fastify's a bare server fault", () => {
+    const { problem, isServerFault } = toProblemDetails(
+      fastifyError(new errorCodes.FST_ERR_HANDLER_TIMEOUT(1000, 'GET /v1/me')),
+      REQUEST_ID,
+    );
+    expect(problem).toMatchObject({ status: 500, code: 'INTERNAL_ERROR' });
+    expect(isServerFault).toBe(true);
   });
 
   it('keeps the message of a deliberate 4xx from Nest (a pipe, a guard)', () => {

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import { HttpException } from '@nestjs/common';
 import { SubjectErasedError } from '@beecastle/crypto';
 import { DomainError, type DomainErrorCode } from '@beecastle/domain';
+import { JSON_BODY_LIMIT_BYTES } from './json-body';
 import { ProblemException } from './problem.exception';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -38,6 +39,7 @@ const CODE_BY_STATUS: Readonly<Record<number, string>> = {
   411: 'LENGTH_REQUIRED',
   412: 'PRECONDITION_FAILED',
   413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   422: 'UNPROCESSABLE_CONTENT',
   428: 'PRECONDITION_REQUIRED',
@@ -62,35 +64,46 @@ const NOT_FOUND_DETAIL = 'The requested resource does not exist.';
 const INTERNAL_ERROR_DETAIL =
   'An unexpected error occurred. Quote the request id if you report it.';
 
-/** body-parser's error `type`s: each gets a code and a detail that names the rule. */
-function bodyParserProblem(
+/**
+ * Fastify's own refusals, each with a code and a detail that names the rule, never Fastify's
+ * message (which quotes the path). The JSON parser and the content-type hook throw problems of
+ * their own; these are what Fastify decides itself: the size limit, a body whose length or type it
+ * could not take, and the router's refusals of a path.
+ */
+function fastifyProblem(
   cause: unknown,
 ): { code: string; detail: string; status: number } | undefined {
-  if (typeof cause !== 'object' || cause === null || !('type' in cause)) return undefined;
-  const { type } = cause as { type: unknown; limit?: unknown };
-  switch (type) {
-    case 'entity.too.large': {
-      const limit = (cause as { limit?: unknown }).limit;
-      const size = typeof limit === 'number' ? ` of ${limit / 1024} KiB` : '';
+  if (typeof cause !== 'object' || cause === null || !('code' in cause)) return undefined;
+  switch (cause.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return {
         status: 413,
         code: 'PAYLOAD_TOO_LARGE',
-        detail: `The request body is larger than the limit${size}.`,
+        detail: `The request body is larger than the limit of ${JSON_BODY_LIMIT_BYTES / 1024} KiB.`,
       };
-    }
-    case 'entity.parse.failed':
-      return { status: 400, code: 'MALFORMED_JSON', detail: 'The request body is not valid JSON.' };
-    case 'charset.unsupported':
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return {
         status: 415,
         code: 'UNSUPPORTED_MEDIA_TYPE',
-        detail: 'Request bodies must be JSON in UTF-8.',
+        detail: 'Request bodies must be JSON, sent with Content-Type: application/json.',
       };
-    case 'encoding.unsupported':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return {
-        status: 415,
-        code: 'UNSUPPORTED_MEDIA_TYPE',
-        detail: 'Compressed request bodies are not accepted.',
+        status: 400,
+        code: 'BAD_REQUEST',
+        detail: 'The request body is not as long as its Content-Length says.',
+      };
+    case 'FST_ERR_BAD_URL':
+      return {
+        status: 400,
+        code: 'BAD_REQUEST',
+        detail: 'The request path is not valid percent-encoded UTF-8.',
+      };
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return {
+        status: 414,
+        code: 'URI_TOO_LONG',
+        detail: 'A segment of the request path is too long.',
       };
     default:
       return undefined;
@@ -164,10 +177,10 @@ export function toProblemDetails(exception: unknown, requestId: string): MappedP
   }
   if (exception instanceof HttpException && exception.getStatus() < 500) {
     const status = exception.getStatus();
-    const fromBody = bodyParserProblem(exception.cause);
-    if (fromBody) {
+    const fromFastify = fastifyProblem(exception.cause);
+    if (fromFastify) {
       return {
-        problem: problem(fromBody.status, fromBody.code, fromBody.detail, requestId),
+        problem: problem(fromFastify.status, fromFastify.code, fromFastify.detail, requestId),
         headers: {},
         isServerFault: false,
       };

@@ -1,5 +1,6 @@
-import type { NextFunction, Request, Response } from 'express';
-import { acceptRequestId, requestIdMiddleware } from './request-id';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import { acceptRequestId, echoRequestId, requestIdFor } from './request-id';
 
 describe('acceptRequestId', () => {
   it.each([
@@ -29,23 +30,23 @@ describe('acceptRequestId', () => {
   });
 });
 
-describe('requestIdMiddleware', () => {
-  function run(header?: string): { id: unknown; responseHeader: unknown; nextCalled: boolean } {
-    const req = { headers: header === undefined ? {} : { 'x-request-id': header } } as Request;
-    const headers: Record<string, unknown> = {};
-    const res = {
-      setHeader: (name: string, value: unknown) => (headers[name.toLowerCase()] = value),
-    } as unknown as Response;
-    let nextCalled = false;
-    requestIdMiddleware(req, res, (() => (nextCalled = true)) as NextFunction);
-    return { id: req.id, responseHeader: headers['x-request-id'], nextCalled };
+describe('requestIdFor and echoRequestId', () => {
+  /** Fastify's genReqId, then the first request hook, on real Node request/response objects. */
+  function run(header?: string): { id: unknown; responseHeader: unknown; doneCalled: boolean } {
+    const raw = new IncomingMessage(new Socket());
+    raw.headers = header === undefined ? {} : { 'x-request-id': header };
+    const id = requestIdFor(raw);
+    const res = new ServerResponse(raw);
+    let doneCalled = false;
+    echoRequestId({ id }, { raw: res }, () => (doneCalled = true));
+    return { id, responseHeader: res.getHeader('x-request-id'), doneCalled };
   }
 
   it('keeps a well-formed incoming id and echoes it', () => {
     expect(run('gw_01HZX3K9Q2')).toEqual({
       id: 'gw_01HZX3K9Q2',
       responseHeader: 'gw_01HZX3K9Q2',
-      nextCalled: true,
+      doneCalled: true,
     });
   });
 

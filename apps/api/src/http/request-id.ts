@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { NextFunction, Request, Response } from 'express';
-
-declare module 'http' {
-  interface IncomingMessage {
-    /** The request's name, set by requestIdMiddleware before anything else runs. */
-    id?: string;
-  }
-}
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export const REQUEST_ID_HEADER = 'X-Request-Id';
 
@@ -23,18 +16,29 @@ export function acceptRequestId(header: string | string[] | undefined): string |
   return SHORT_TOKEN.test(candidate) ? candidate : undefined;
 }
 
-/** The id the request-id middleware gave this request (set before anything else runs). */
-export function requestIdOf(req: Request): string {
+/**
+ * Fastify's `genReqId`: names each request before anything else runs, with the caller's id when
+ * it is well formed and a fresh UUID otherwise. Fastify keeps it as `request.id`.
+ */
+export function requestIdFor(req: IncomingMessage): string {
+  return acceptRequestId(req.headers['x-request-id']) ?? randomUUID();
+}
+
+/** The id this request was given (`request.id`), for problem documents and log lines. */
+export function requestIdOf(req: { readonly id?: unknown }): string {
   return typeof req.id === 'string' ? req.id : 'unknown';
 }
 
 /**
- * First middleware of all: names the request and echoes the name on the response, so every
- * answer (errors and 404s included) and every log line about it can be matched up.
+ * The first request hook of all: echoes the name on the response, so every answer (errors and
+ * 404s included) and every log line about it can be matched up. Set on the Node response, whose
+ * headers Fastify merges into every answer it sends, whichever path sends it.
  */
-export function requestIdMiddleware(req: Request, res: Response, next: NextFunction): void {
-  const id = acceptRequestId(req.headers['x-request-id']) ?? randomUUID();
-  req.id = id;
-  res.setHeader(REQUEST_ID_HEADER, id);
-  next();
+export function echoRequestId(
+  request: { readonly id: string },
+  reply: { readonly raw: ServerResponse },
+  done: () => void,
+): void {
+  reply.raw.setHeader(REQUEST_ID_HEADER, request.id);
+  done();
 }

@@ -2,9 +2,8 @@ import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import type { RequestLogEntry, RequestLogSink } from '@beecastle/audit';
 import { createRootLogger } from '@beecastle/runtime';
-import type { NextFunction, Request, Response } from 'express';
 import type { AuthContext } from '../auth/auth-context';
-import { requestLoggingMiddleware } from './request-logging';
+import { type LoggedRequest, requestLoggingHook } from './request-logging';
 
 const ORG = '0b9d6f4e-6c1e-4d8e-9a55-3f0f1e2d3c4b';
 const USER = '5e0c1d2b-3a4f-4e6d-9c8b-7a6f5e4d3c2b';
@@ -39,7 +38,7 @@ interface Scenario {
   readonly body?: unknown;
 }
 
-/** One request through the middleware, on real Node request/response objects (no socket I/O). */
+/** One request through the hook, on a real Node response (no socket I/O). */
 async function run(scenario: Scenario): Promise<{
   entries: RequestLogEntry[];
   lines: Record<string, unknown>[];
@@ -48,21 +47,27 @@ async function run(scenario: Scenario): Promise<{
   const logger = createRootLogger('info', { write: (line: string) => void lines.push(line) });
   const entries: RequestLogEntry[] = [];
   const sink: RequestLogSink = { record: (entry) => void entries.push(entry) };
-  const req = new IncomingMessage(new Socket()) as IncomingMessage & Request;
-  req.method = scenario.method ?? 'GET';
-  req.url = scenario.url ?? '/v1/me';
-  req.headers = scenario.headers ?? {};
-  req.id = 'b7e0a1c2-3d4e-4f5a-8b6c-7d8e9f0a1b2c';
-  Object.defineProperty(req, 'ip', { value: scenario.ip ?? '127.0.0.1' });
-  (req as { body?: unknown }).body = scenario.body;
-  const res = new ServerResponse(req) as ServerResponse & Response;
+  // Fastify's request as the hook sees it, headers and body included (the log must copy neither),
+  // over a real Node response.
+  const raw = new IncomingMessage(new Socket());
+  raw.headers = scenario.headers ?? {};
+  const req: LoggedRequest & { headers: unknown; body: unknown; routeOptions: { url?: string } } = {
+    id: 'b7e0a1c2-3d4e-4f5a-8b6c-7d8e9f0a1b2c',
+    ip: scenario.ip ?? '127.0.0.1',
+    method: scenario.method ?? 'GET',
+    url: scenario.url ?? '/v1/me',
+    headers: raw.headers,
+    body: scenario.body,
+    routeOptions: {},
+  };
+  const res = new ServerResponse(raw);
 
-  let nextCalled = false;
-  requestLoggingMiddleware(logger, sink)(req, res, (() => (nextCalled = true)) as NextFunction);
-  expect(nextCalled).toBe(true);
+  let doneCalled = false;
+  requestLoggingHook(logger, sink)(req, { raw: res }, () => (doneCalled = true));
+  expect(doneCalled).toBe(true);
   // What the app does between: routing, the guard, the handler.
-  if (scenario.route) (req as { route?: unknown }).route = { path: scenario.route };
-  if (scenario.user) (req as { user?: AuthContext }).user = scenario.user;
+  if (scenario.route) req.routeOptions.url = scenario.route;
+  if (scenario.user) req.user = scenario.user;
   await new Promise((resolve) => setTimeout(resolve, 3));
   res.statusCode = scenario.status ?? 200;
   res.emit('finish');
@@ -173,16 +178,14 @@ describe('request logging', () => {
   it('keeps answering when the sink throws: the failure is logged, the line still written', async () => {
     const lines: string[] = [];
     const logger = createRootLogger('info', { write: (line: string) => void lines.push(line) });
-    const req = new IncomingMessage(new Socket()) as IncomingMessage & Request;
-    req.method = 'GET';
-    req.url = '/health/live';
-    const res = new ServerResponse(req) as ServerResponse & Response;
+    const res = new ServerResponse(new IncomingMessage(new Socket()));
+    const req: LoggedRequest = { id: 'r-1', ip: '127.0.0.1', method: 'GET', url: '/health/live' };
     const sink: RequestLogSink = {
       record: () => {
         throw new Error('full');
       },
     };
-    requestLoggingMiddleware(logger, sink)(req, res, (() => undefined) as NextFunction);
+    requestLoggingHook(logger, sink)(req, { raw: res }, () => undefined);
     expect(() => res.emit('finish')).not.toThrow();
     await new Promise((resolve) => setImmediate(resolve));
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);

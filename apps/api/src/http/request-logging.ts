@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import {
   normaliseClientIp,
@@ -6,26 +6,29 @@ import {
   type RequestLogEntry,
   type RequestLogSink,
 } from '@beecastle/audit';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { AuthenticatedRequest } from '../auth/auth-context';
 
-/** When a request arrived, kept beside it (not on it: nothing else should read or change it). */
-interface Arrival {
+/** What the log reads of a request: Fastify's request, after the guard (if any) has run. */
+export interface LoggedRequest extends AuthenticatedRequest {
+  readonly id: string;
+  /** The client's address; Fastify honours X-Forwarded-For only from TRUSTED_PROXIES. */
+  readonly ip: string;
+  readonly method: string;
+  readonly url: string;
+  /** The matched route's template (`/v1/contacts/:id`); none for a 404. */
+  readonly routeOptions?: { readonly url?: string };
+}
+
+/** When a request arrived. */
+export interface Arrival {
   readonly at: Date;
   readonly startedMs: number;
 }
-const arrivals = new WeakMap<IncomingMessage, Arrival>();
 
-function pathOf(req: IncomingMessage): string {
-  const url = (req as Request).originalUrl ?? req.url ?? '';
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-}
-
-function routeOf(req: IncomingMessage): string | undefined {
-  const route = (req as Request).route as { path?: unknown } | undefined;
-  return typeof route?.path === 'string' ? route.path : undefined;
+function pathOf(req: LoggedRequest): string {
+  const query = req.url.indexOf('?');
+  return query === -1 ? req.url : req.url.slice(0, query);
 }
 
 /**
@@ -36,22 +39,21 @@ function routeOf(req: IncomingMessage): string | undefined {
  * so the record names the key and no user.
  */
 export function requestLogEntry(
-  req: IncomingMessage,
-  res: ServerResponse,
-  now: { readonly date: Date; readonly ms: number } = { date: new Date(), ms: performance.now() },
+  req: LoggedRequest,
+  res: Pick<ServerResponse, 'statusCode'>,
+  arrival: Arrival,
+  nowMs: number = performance.now(),
 ): RequestLogEntry {
-  const arrival = arrivals.get(req);
-  const { user: auth, signedIn } = req as IncomingMessage & AuthenticatedRequest;
+  const { user: auth, signedIn } = req;
   const organisationId = uuidOrUndefined(auth?.organisationId ?? signedIn?.organisationId);
   return {
-    at: arrival?.at ?? now.date,
-    requestId: typeof req.id === 'string' ? req.id : 'unknown',
-    // Express's req.ip honours X-Forwarded-For only from the configured trusted proxies.
-    clientIp: normaliseClientIp((req as Request).ip ?? req.socket?.remoteAddress),
-    method: req.method ?? 'UNKNOWN',
-    route: routeOf(req),
+    at: arrival.at,
+    requestId: req.id,
+    clientIp: normaliseClientIp(req.ip),
+    method: req.method,
+    route: req.routeOptions?.url,
     status: res.statusCode,
-    latencyMs: arrival ? Math.round((now.ms - arrival.startedMs) * 1000) / 1000 : 0,
+    latencyMs: Math.round((nowMs - arrival.startedMs) * 1000) / 1000,
     organisationId,
     userId: !organisationId
       ? undefined
@@ -82,20 +84,24 @@ function logFields(entry: RequestLogEntry, path: string): Record<string, unknown
 
 /**
  * One record per request, rejected ones included: a JSON line on stdout and the same record handed
- * to `sink`, the database writer, which only buffers it. Written once, when the answer is finished
- * or the connection closes first; at error level for a 5xx or a failed response. The line is what
- * pino-http wrote (the request id, then the record's fields) without its per-request child loggers,
- * which serialised every request's headers only to discard them: about 4 % of the server's CPU per
- * command.
+ * to `sink`, the database writer, which only buffers it. A request hook, registered right after the
+ * request id's; the record is written once, when the answer is finished or the connection closes
+ * first, at error level for a 5xx or a failed response. The line is what pino-http wrote (the
+ * request id, then the record's fields) without its per-request child loggers, which serialised
+ * every request's headers only to discard them.
  */
-export function requestLoggingMiddleware(logger: Logger, sink?: RequestLogSink): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction) => {
-    arrivals.set(req, { at: new Date(), startedMs: performance.now() });
+export function requestLoggingHook(
+  logger: Logger,
+  sink?: RequestLogSink,
+): (req: LoggedRequest, reply: { readonly raw: ServerResponse }, done: () => void) => void {
+  return (req, reply, done) => {
+    const arrival: Arrival = { at: new Date(), startedMs: performance.now() };
+    const res = reply.raw;
     const complete = (error?: unknown): void => {
       res.removeListener('close', complete);
       res.removeListener('finish', complete);
       res.removeListener('error', complete);
-      const entry = requestLogEntry(req, res);
+      const entry = requestLogEntry(req, res, arrival);
       try {
         sink?.record(entry);
       } catch (refusal) {
@@ -109,6 +115,6 @@ export function requestLoggingMiddleware(logger: Logger, sink?: RequestLogSink):
     res.on('close', complete);
     res.on('finish', complete);
     res.on('error', complete);
-    next();
+    done();
   };
 }

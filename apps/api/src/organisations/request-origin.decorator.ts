@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { requestIdOf } from '../http/request-id';
 
 /** Where a request came from, for the events it causes: its id and the client's address. */
@@ -10,8 +10,8 @@ export interface RequestOrigin {
 
 export const CurrentRequestOrigin = createParamDecorator(
   (_data: unknown, context: ExecutionContext): RequestOrigin => {
-    const req = context.switchToHttp().getRequest<Request>();
-    // Express resolves req.ip from forwarded headers only for TRUSTED_PROXIES ('trust proxy').
-    return { requestId: requestIdOf(req), clientIp: req.ip ?? req.socket.remoteAddress };
+    const req = context.switchToHttp().getRequest<FastifyRequest>();
+    // Fastify resolves req.ip from forwarded headers only for TRUSTED_PROXIES (trustProxy).
+    return { requestId: requestIdOf(req), clientIp: req.ip };
   },
 );

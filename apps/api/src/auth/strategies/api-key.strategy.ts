@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { apiKeySecretMatches, parseApiKey } from '@beecastle/auth';
 import { ROLE_PERMISSIONS, roleWithin } from '@beecastle/domain';
-import type { Request } from 'express';
+import type { FastifyRequest } from 'fastify';
 import { ApiKeyUsageRecorder } from '../api-keys/api-key-usage.recorder';
 import type { AuthContext } from '../auth-context';
 import { bearerCredential } from '../bearer-credential';
@@ -22,7 +22,7 @@ export class ApiKeyStrategy {
     private readonly usage: ApiKeyUsageRecorder,
   ) {}
 
-  async validate(req: Request): Promise<AuthContext | null> {
+  async validate(req: FastifyRequest): Promise<AuthContext | null> {
     const credential = bearerCredential(req);
     const parsed = credential === undefined ? undefined : parseApiKey(credential);
     if (!parsed) return null;

@@ -6,7 +6,7 @@ import {
   Injectable,
   type NestInterceptor,
 } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { catchError, defer, from, mergeMap, type Observable, of, throwError } from 'rxjs';
 import type { AuthenticatedRequest } from '../../auth/auth-context';
@@ -48,20 +48,20 @@ export class IdempotencyInterceptor implements NestInterceptor, BeforeApplicatio
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
-    const req = context.switchToHttp().getRequest<Request & AuthenticatedRequest>();
+    const req = context.switchToHttp().getRequest<FastifyRequest & AuthenticatedRequest>();
     const header = req.headers['idempotency-key'];
     const auth = req.user;
     if (header === undefined || !auth || !WRITES.has(req.method)) return next.handle();
-    const res = context.switchToHttp().getResponse<Response>();
+    const res = context.switchToHttp().getResponse<FastifyReply>();
 
     return defer(async () => {
       const key = parseIdempotencyKey(header);
       const fingerprint = requestFingerprint({
         method: req.method,
-        path: req.originalUrl,
+        path: req.url,
         actor: `${auth.actor.type}:${auth.actor.id}`,
         ifMatch: req.headers['if-match'],
-        body: req.body as unknown,
+        body: req.body,
       });
       return { key, claimed: await this.store.claim(auth.organisationId, key, fingerprint) };
     }).pipe(
@@ -105,7 +105,12 @@ export class IdempotencyInterceptor implements NestInterceptor, BeforeApplicatio
     await Promise.all(this.purges);
   }
 
-  private run(next: CallHandler, req: Request, res: Response, scope: Scope): Observable<unknown> {
+  private run(
+    next: CallHandler,
+    req: FastifyRequest,
+    res: FastifyReply,
+    scope: Scope,
+  ): Observable<unknown> {
     return next.handle().pipe(
       // Kept before the answer leaves, so that a retry the moment it arrives is a replay.
       mergeMap(async (value: unknown) => {
@@ -129,7 +134,12 @@ export class IdempotencyInterceptor implements NestInterceptor, BeforeApplicatio
   }
 
   /** A refusal is an answer like any other and is kept; a server fault frees the key. */
-  private async settleFailure(req: Request, res: Response, scope: Scope, error: unknown) {
+  private async settleFailure(
+    req: FastifyRequest,
+    res: FastifyReply,
+    scope: Scope,
+    error: unknown,
+  ) {
     // The same mapping the exception filter applies next, so the kept body is the one sent.
     const { problem, isServerFault } = toProblemDetails(error, requestIdOf(req));
     if (isServerFault || problem.status >= 500) {
@@ -189,7 +199,7 @@ export class IdempotencyInterceptor implements NestInterceptor, BeforeApplicatio
   }
 }
 
-function replayedHeaders(res: Response): Record<string, string> {
+function replayedHeaders(res: FastifyReply): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name of REPLAYED_HEADERS) {
     const value = res.getHeader(name);
@@ -203,10 +213,10 @@ function replayedHeaders(res: Response): Record<string, string> {
  * is the status it had the first time (routes declare theirs); a refusal goes through the
  * exception filter as the problem it was, with this request's id.
  */
-function replay(res: Response, answer: StoredAnswer): Observable<unknown> {
+function replay(res: FastifyReply, answer: StoredAnswer): Observable<unknown> {
   const headers = { ...answer.headers, 'Idempotent-Replayed': 'true' };
   if (answer.status < 400) {
-    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    res.headers(headers);
     return of(answer.body ?? undefined);
   }
   const {
