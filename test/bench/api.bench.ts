@@ -611,6 +611,10 @@ async function commandThroughput(h: Harness): Promise<string> {
         report.note(
           `server thread: event-loop delay p50 ${serverThread.delayP50Ms.toFixed(1)} ms, p99 ${serverThread.delayP99Ms.toFixed(1)} ms, max ${serverThread.delayMaxMs.toFixed(1)} ms; ${serverThread.gcs.length} GC pauses, ${serverThread.gcMs.toFixed(0)} ms in all; those of 10 ms or more: ${gcs.join(', ') || 'none'}`,
         );
+        const stalls = serverThread.stalls.map(
+          (stall) => `${((stall.at - lag.loadStart) / 1000).toFixed(2)}s ${stall.ms.toFixed(0)} ms`,
+        );
+        report.note(`server thread: turns 15 ms or more late: ${stalls.join(', ') || 'none'}`);
       }
     }
   } finally {
@@ -1322,6 +1326,8 @@ async function autovacuumsRunning(superuser: Pool): Promise<string> {
 function watchServerThread(): {
   stop(): {
     gcs: { at: number; ms: number; kind: string }[];
+    /** Turns of the event loop that came 15 ms or more late, when (epoch ms) and by how much. */
+    stalls: { at: number; ms: number }[];
     gcMs: number;
     delayP50Ms: number;
     delayP99Ms: number;
@@ -1343,12 +1349,24 @@ function watchServerThread(): {
   observer.observe({ entryTypes: ['gc'] });
   const delay = monitorEventLoopDelay({ resolution: 5 });
   delay.enable();
+  // The histogram says how late, not when: a 5 ms timer notes each late turn with its time, to
+  // set beside the clusters of slow commands.
+  const stalls: { at: number; ms: number }[] = [];
+  let expected = performance.now() + 5;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    if (now - expected >= 15)
+      stalls.push({ at: performance.timeOrigin + expected, ms: now - expected });
+    expected = now + 5;
+  }, 5);
   return {
     stop() {
       observer.disconnect();
       delay.disable();
+      clearInterval(ticker);
       return {
         gcs,
+        stalls,
         gcMs: gcs.reduce((sum, gc) => sum + gc.ms, 0),
         delayP50Ms: delay.percentile(50) / 1e6,
         delayP99Ms: delay.percentile(99) / 1e6,
