@@ -18,11 +18,14 @@ import { DEFAULT_SCRYPT, hashPassword } from '../../libs/auth/src';
 import { createApp } from '../../apps/api/src/create-app';
 import { loadTlsMaterial } from '../../apps/api/src/tls/tls-material';
 import { seedApiKey, seedMember } from '../e2e/support/identity-fixture';
-import { fmt, percentile, startBenchDatabase } from './bench-database';
+import { fmt, percentile, startBenchDatabase, startProfile } from './bench-database';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '3');
 const CONCURRENCY = 32;
 const LOGINS = Number(process.env.BENCH_LOGINS ?? '60');
+// BENCH_PROFILE=<file>: a CPU profile of the server's thread during each credential's first
+// measured phase, written to <file>-jwt.cpuprofile and <file>-key.cpuprofile; diagnosis only.
+const PROFILE = process.env.BENCH_PROFILE;
 const TARGET = 0.7;
 
 /** The load generator: CONCURRENCY loops of GET on one keep-alive pool, counting 2xx answers. */
@@ -146,14 +149,16 @@ async function main(): Promise<void> {
     // Alternating rounds, each credential's phase right after its own baseline, and the median
     // ratio: on a shared machine, load from elsewhere shifts both sides of a round alike.
     const rounds = Number(process.env.BENCH_ROUNDS ?? '3');
-    for (const [label, credential] of [
-      ['GET /v1/me, access token (JWT)', accessToken],
-      ['GET /v1/me, API key', key],
+    for (const [label, credential, name] of [
+      ['GET /v1/me, access token (JWT)', accessToken, 'jwt'],
+      ['GET /v1/me, API key', key, 'key'],
     ] as const) {
       const results: { rate: number; baseRate: number; ratio: number }[] = [];
       for (let round = 0; round < rounds; round++) {
         const baseline = await health();
+        const profile = PROFILE && round === 0 ? await startProfile(label) : undefined;
         const measured = await auth(credential);
+        await profile?.stop(`${PROFILE}-${name}.cpuprofile`);
         const baseRate = (baseline.ok * 1000) / baseline.ms;
         const rate = (measured.ok * 1000) / measured.ms;
         results.push({ rate, baseRate, ratio: rate / baseRate });
