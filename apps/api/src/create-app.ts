@@ -35,7 +35,9 @@ export interface CreateAppOptions {
  */
 export async function createApp(options: CreateAppOptions): Promise<NestFastifyApplication> {
   const { config, logger } = options;
-  // What every request passes before routing's work, also run for the router's own refusals.
+  // The request hooks whose work every answer needs (its id, its log record, the security
+  // headers): Fastify runs them for the requests it routes, answerRouterErrors for those its
+  // router refuses.
   const requestHooks: RequestHook[] = [];
   const adapter: FastifyAdapter = new FastifyAdapter({
     // HTTPS only: there is no plain listener.

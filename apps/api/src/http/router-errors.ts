@@ -13,7 +13,9 @@ export type RequestHook = (
 /**
  * Nest's request hook for the security headers (`app.useSecurityHeaders`), for the answers no hook
  * reaches. Nest's adapter runs it for the router's errors too, before answering them in Fastify's
- * own format; ours answers them as every other refusal, so it runs the hook itself.
+ * own format; ours answers them as every other refusal, so it runs the hook itself. The hook is
+ * the adapter's own field, not public API: should a Nest release rename it, the router-refusal
+ * tests of http-conventions.e2e-spec fail on the missing headers.
  */
 export function securityHeadersHook(adapter: FastifyAdapter): RequestHook {
   return (request, reply, done) => {
