@@ -26,12 +26,17 @@ const NormalisedEmail = () =>
     typeof value === 'string' ? value.trim().toLowerCase() : value,
   );
 
-// Any international spelling ("+44 20 7946 0958") becomes E.164; anything that is not a valid
-// number with its country code is left as sent, for @IsPhoneNumber to refuse.
-export function toE164(value: unknown): unknown {
-  if (typeof value !== 'string' || value.length > 64) return value;
+/** A valid international number in any spelling ("+44 20 7946 0958") as E.164; else undefined. */
+export function validE164(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > 64) return undefined;
   const parsed = parsePhoneNumberFromString(value.trim());
-  return parsed?.isValid() ? parsed.number : value;
+  return parsed?.isValid() ? parsed.number : undefined;
+}
+
+// Any international spelling becomes E.164; anything that is not a valid number with its
+// country code is left as sent, for @IsPhoneNumber to refuse.
+export function toE164(value: unknown): unknown {
+  return validE164(value) ?? value;
 }
 const E164Phone = () => Transform(({ value }: { value: unknown }) => toE164(value));
 

@@ -1,6 +1,6 @@
 import { ADDRESS_PARTS, CONTACT_LIMITS } from '@beecastle/domain';
 import type { ArgumentMetadata, PipeTransform } from '@nestjs/common';
-import { isEmail, isPhoneNumber, isUUID, matches, maxLength } from 'class-validator';
+import { isEmail, isUUID, matches, maxLength } from 'class-validator';
 import { bodyValidation } from '../http/validation';
 import {
   ContactAddressDto,
@@ -8,7 +8,7 @@ import {
   ContactFieldsDto,
   ContactPhoneDto,
   E164,
-  toE164,
+  validE164,
 } from './contact-fields.dto';
 
 type Fields = Record<string, unknown>;
@@ -68,9 +68,9 @@ function phone(value: unknown): ContactPhoneDto | undefined {
   const dto = new ContactPhoneDto() as unknown as Fields;
   for (const key in value) {
     if (key === 'number') {
-      const number = toE164(value.number);
-      if (typeof number !== 'string' || !isPhoneNumber(number) || !matches(number, E164))
-        return undefined;
+      // Parsed once: a number libphonenumber finds valid is in E.164 (the check below is cheap).
+      const number = validE164(value.number);
+      if (number === undefined || !matches(number, E164)) return undefined;
       dto.number = number;
     } else if (key === 'label') {
       const label = text(value.label, CONTACT_LIMITS.labelLength);
