@@ -70,6 +70,13 @@ describe('ContactStates', () => {
     expect([states.get('d'), states.size]).toEqual([undefined, 2]);
   });
 
+  it('at a bound of 0 keeps nothing, and says so (the repository then decodes nothing for it)', () => {
+    const states = new ContactStates({ maxWeight: 0 });
+    states.remember('a', 0n, created('a', 0));
+    expect([states.keepsAny, states.size, states.get('a')]).toEqual([false, 0, undefined]);
+    expect(new ContactStates().keepsAny).toBe(true);
+  });
+
   it('forgets a state after its time to live', () => {
     let now = 1_000;
     const states = new ContactStates({ ttlMs: 100, now: () => now });

@@ -59,6 +59,11 @@ export class ContactStates {
     return this.entries.size;
   }
 
+  /** False when the bound is 0 (`CONTACT_STATE_CACHE_SIZE=0`): nothing is ever remembered. */
+  get keepsAny(): boolean {
+    return this.maxWeight > 0;
+  }
+
   get(stream: string): RememberedContact | undefined {
     this.sweep();
     return this.entries.get(stream);

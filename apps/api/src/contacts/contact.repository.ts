@@ -107,7 +107,8 @@ async function decision<T>(decide: () => T | Promise<T>): Promise<T> {
 /** Events to append, and the same events as a reader of the log will decode them. */
 interface Encoded {
   readonly events: NewEvent[];
-  readonly stored: ContactEvent[];
+  /** The events as a read of the log will give them back (decoded from the bytes written). */
+  stored(): ContactEvent[];
 }
 
 /**
@@ -317,8 +318,9 @@ export class ContactRepository {
 
   /** The state after `encoded` was appended at `revision`, folded as a reader would fold it. */
   private remember(stream: string, revision: bigint, before: ContactState, encoded: Encoded): void {
+    if (!this.states.keepsAny) return;
     let state = before;
-    for (const event of encoded.stored) state = evolveContact(state, event);
+    for (const event of encoded.stored()) state = evolveContact(state, event);
     this.states.remember(stream, revision, state);
   }
 }
@@ -327,6 +329,6 @@ function encode(events: readonly ContactEvent[], context: CommandContext): Encod
   const data = events.map(encodeContactEventData);
   return {
     events: events.map((event, i) => toNewEvent(event, data[i], context)),
-    stored: events.map((event, i) => decodeContactEventData(event.type, data[i])),
+    stored: () => events.map((event, i) => decodeContactEventData(event.type, data[i])),
   };
 }
