@@ -14,7 +14,8 @@ import { APP_POOL } from '../database/database.module';
 /**
  * The per-request database checks of both strategies, batched: requests authenticating in the
  * same turn of the event loop share one round trip (each still answered from its own
- * organisation's rows). Never a cache: every request reads the current state.
+ * organisation's rows), and those presenting the same key or session share its one lookup in it.
+ * Never a cache: every request reads the state as of a lookup that began after it asked.
  */
 @Injectable()
 export class PrincipalLookups {
@@ -22,8 +23,14 @@ export class PrincipalLookups {
   private readonly apiKeys: BatchedLookup<ApiKeyLookupKey, ApiKeyRecord | undefined>;
 
   constructor(@Inject(APP_POOL) pool: Pool) {
-    this.sessions = new BatchedLookup((keys) => lookUpSessionPrincipals(pool, keys));
-    this.apiKeys = new BatchedLookup((keys) => lookUpApiKeys(pool, keys));
+    this.sessions = new BatchedLookup(
+      (keys) => lookUpSessionPrincipals(pool, keys),
+      (key) => `${key.organisationId}/${key.userId}/${key.sessionId}`,
+    );
+    this.apiKeys = new BatchedLookup(
+      (keys) => lookUpApiKeys(pool, keys),
+      (key) => `${key.organisationId}/${key.apiKeyId}`,
+    );
   }
 
   session(key: SessionPrincipalKey): Promise<SessionPrincipal | undefined> {
