@@ -255,10 +255,12 @@ async function main(): Promise<void> {
   const superuser = new Pool({ connectionString: inspectUrl.toString(), max: 4 });
   superuser.on('error', () => undefined); // the server stopping at the end ends idle clients
   const dataDir = await mkdtemp(join(tmpdir(), 'beecastle-bench-api-'));
-  // CONTACT_STATE_CACHE_SIZE=0 gives the A/B of the write side's remembered contacts (ContactStates).
+  // CONTACT_STATE_CACHE_SIZE=0 gives the A/B of the write side's remembered contacts (ContactStates);
+  // DATABASE_POOL_SIZE that of the API's pool (10 unless set).
   const config = loadConfiguration({
     DATA_DIR: dataDir,
     CONTACT_STATE_CACHE_SIZE: process.env.CONTACT_STATE_CACHE_SIZE,
+    DATABASE_POOL_SIZE: process.env.DATABASE_POOL_SIZE,
   });
   console.log(
     `The API remembers the contacts it writes, up to ${fmt(config.contactStateCacheSize)} (CONTACT_STATE_CACHE_SIZE)`,
