@@ -4,8 +4,8 @@ import { ProblemException } from './problem.exception';
 
 export const JSON_BODY_LIMIT_BYTES = 256 * 1024;
 
-// `application/json` and the structured-syntax `+json` types (RFC 6839), as the API reads them.
-const JSON_MEDIA_TYPE = /^application\/(?:json|[a-z0-9!#$&^_.-]+\+json)$/;
+// `application/json` and the structured-syntax `+json` types (RFC 6839), parameters aside: what
+// the request hook lets through and the parser takes are one rule.
 const JSON_CONTENT_TYPE = /^\s*application\/(?:json|[a-z0-9!#$&^_.-]+\+json)\s*(?:;|$)/i;
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 
@@ -33,7 +33,7 @@ export function requireJsonBody(
   const { headers } = request;
   if (!hasBody(headers)) return done();
   const type = headers['content-type'];
-  if (type === undefined || !JSON_MEDIA_TYPE.test(type.split(';', 1)[0].trim().toLowerCase()))
+  if (type === undefined || !JSON_CONTENT_TYPE.test(type))
     return done(
       unsupported('Request bodies must be JSON, sent with Content-Type: application/json.'),
     );
