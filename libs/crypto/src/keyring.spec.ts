@@ -4,6 +4,7 @@ import type { DataKeyRecord, DestructionFeed, KeyStore } from './key-store';
 import { Keyring, dataKeyId, parseDataKeyId } from './keyring';
 import { LocalMasterKeyProvider } from './master-key';
 import { InMemoryKeyStore } from './memory-key-store';
+import { ThreadedDecryption, type SealedItem } from './threaded-decryption';
 
 const master = () => new LocalMasterKeyProvider(randomBytes(32), 'a test key');
 
@@ -235,6 +236,76 @@ describe('Keyring', () => {
     await expect(new Keyring(store, key).keysForWriting(elsewhere, [randomUUID()])).rejects.toThrow(
       /does not open with the master key/,
     );
+  });
+
+  describe('with a bulk opener (the pages of keys of a cold read)', () => {
+    const thread = new ThreadedDecryption();
+    afterAll(() => thread.close());
+
+    /** The thread, counting the items it is handed; `fail` makes it refuse the whole batch. */
+    const opener = (fail = false) => {
+      const batches: number[] = [];
+      return {
+        batches,
+        open: (items: readonly SealedItem[]) => {
+          batches.push(items.length);
+          return fail ? Promise.reject(new Error('thread gone')) : thread.open(items);
+        },
+      };
+    };
+
+    async function writtenKeys(count: number) {
+      const store = new InMemoryKeyStore();
+      const key = master();
+      const subjects = Array.from({ length: count }, () => randomUUID());
+      const written = await new Keyring(store, key).keysForWriting(organisationId, subjects);
+      const keyIds = subjects.map((s) => dataKeyId(s, 1));
+      const expected = new Map(subjects.map((s) => [dataKeyId(s, 1), written.get(s)!.key]));
+      return { store, key, subjects, keyIds, expected };
+    }
+
+    it('unwraps a lookup of 64 keys or more there, to the same keys, and smaller ones in place', async () => {
+      const { store, key, keyIds, expected } = await writtenKeys(100);
+      const bulk = opener();
+      const keyring = new Keyring(store, key, { bulkOpener: bulk });
+      expect(await keyring.keysForReading(organisationId, keyIds.slice(0, 63))).toEqual(
+        new Map(keyIds.slice(0, 63).map((id) => [id, expected.get(id)])),
+      );
+      expect(bulk.batches).toEqual([]);
+      // The 37 not yet in memory: still in place.
+      await keyring.keysForReading(organisationId, keyIds);
+      expect(bulk.batches).toEqual([]);
+      const cold = new Keyring(store, key, { bulkOpener: bulk });
+      expect(await cold.keysForReading(organisationId, keyIds)).toEqual(expected);
+      expect(bulk.batches).toEqual([100]);
+    });
+
+    it('unwraps in place when the opener fails, and answers the same', async () => {
+      const { store, key, keyIds, expected } = await writtenKeys(80);
+      const bulk = opener(true);
+      const keyring = new Keyring(store, key, { bulkOpener: bulk });
+      expect(await keyring.keysForReading(organisationId, keyIds)).toEqual(expected);
+      expect(bulk.batches).toEqual([80]);
+    });
+
+    it('refuses a wrapped key moved to another subject, naming it, as in place', async () => {
+      const { store, key, subjects, keyIds } = await writtenKeys(70);
+      const [first] = await store.dataKeys(organisationId, [subjects[0]]);
+      const forged: KeyStore = Object.assign(Object.create(store) as KeyStore, {
+        dataKeys: async (org: string, ids: readonly string[]) =>
+          (await store.dataKeys(org, ids)).map((r) =>
+            r.subjectId === subjects[42] ? { ...r, wrappedKey: first.wrappedKey } : r,
+          ),
+      });
+      const bulk = opener();
+      const failure = await new Keyring(forged, key, { bulkOpener: bulk })
+        .keysForReading(organisationId, keyIds)
+        .catch((error: unknown) => error);
+      expect(bulk.batches).toEqual([70]);
+      expect(failure).toBeInstanceOf(KeyUnavailableError);
+      expect((failure as KeyUnavailableError).keyId).toBe(keyIds[42]);
+      expect((failure as Error).message).toMatch(/do not open with the organisation key/);
+    });
   });
 
   describe('the master key check', () => {

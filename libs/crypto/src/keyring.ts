@@ -11,6 +11,7 @@ import { KeyUnavailableError, MasterKeyMismatchError, SubjectErasedError } from 
 import { KeyCache } from './key-cache';
 import type { DataKeyRecord, KeyStore } from './key-store';
 import type { MasterKeyProvider } from './master-key';
+import type { SealedItem } from './threaded-decryption';
 
 export interface OrganisationKeyRotation {
   readonly organisationId: string;
@@ -89,7 +90,21 @@ export interface KeyringOptions {
   /** How long an unwrapped key may stay in memory unused or not (default 5 minutes). */
   readonly cacheTtlMs?: number;
   readonly now?: () => number;
+  /**
+   * Opens many sealed items at once elsewhere (a ThreadedDecryption): data keys fetched by the
+   * hundred (a cold read of a log with a key per event, as an import leaves it) are unwrapped
+   * there rather than on the reader's thread. Smaller lookups, or a failure of its own, unwrap here.
+   */
+  readonly bulkOpener?: BulkOpener;
 }
+
+/** Each item's plaintext, or undefined where it does not open. ThreadedDecryption is one. */
+export interface BulkOpener {
+  open(items: readonly SealedItem[]): Promise<(Buffer | undefined)[]>;
+}
+
+// Fewer data keys than this are unwrapped in place: the hand-over costs more than it saves.
+const MIN_BULK_UNWRAP = 64;
 
 /** `<subjectId>:<version>`, as stored in `metadata.keyId`. */
 export function dataKeyId(subjectId: string, version: number): string {
@@ -139,6 +154,7 @@ export class Keyring implements PayloadKeyring {
   private readonly loadingOrganisations = new Map<string, Promise<void>>();
   private readonly makingOrganisationKeys = new Map<string, Promise<void>>();
   private masterChecked: Promise<void> | undefined;
+  private readonly bulkOpener: BulkOpener | undefined;
   // Moves on every destruction heard: a fetch that saw it move caches nothing.
   private generation = 0;
   private readonly unsubscribe: (() => void) | undefined;
@@ -148,6 +164,7 @@ export class Keyring implements PayloadKeyring {
     private readonly master: MasterKeyProvider,
     options: KeyringOptions = {},
   ) {
+    this.bulkOpener = options.bulkOpener;
     const ttl = options.cacheTtlMs ?? 5 * 60_000;
     this.subjects = new KeyCache(options.cacheSize ?? 10_000, ttl, options.now);
     this.organisationKeys = new KeyCache(1_000, ttl, options.now);
@@ -630,6 +647,7 @@ export class Keyring implements PayloadKeyring {
         ),
       );
     }
+    const opened = await this.openedInBulk(organisationId, records, organisationKeys);
     const result = new Map<string, SubjectKeys>();
     for (const [subjectId, list] of bySubject) {
       let keys: SubjectKeys;
@@ -639,11 +657,13 @@ export class Keyring implements PayloadKeyring {
         const byVersion = new Map<number, Buffer>();
         let latest: DataKey | undefined;
         for (const record of list.sort((a, b) => a.version - b.version)) {
-          const key = this.openDataKey(
-            organisationId,
-            record,
-            organisationKeys.get(record.organisationKeyVersion!)!,
-          );
+          const key =
+            opened?.get(record) ??
+            this.openDataKey(
+              organisationId,
+              record,
+              organisationKeys.get(record.organisationKeyVersion!)!,
+            );
           byVersion.set(record.version, key);
           latest = { keyId: dataKeyId(subjectId, record.version), key };
         }
@@ -653,6 +673,50 @@ export class Keyring implements PayloadKeyring {
       this.remember(organisationId, subjectId, generation, keys);
     }
     return result;
+  }
+
+  /**
+   * The live records' keys opened by the bulk opener, when there is one and enough of them; else
+   * (or if the opener itself fails) undefined, and they are opened in place. A key that does not
+   * open fails exactly as in place (KeyUnavailableError).
+   */
+  private async openedInBulk(
+    organisationId: string,
+    records: readonly DataKeyRecord[],
+    organisationKeys: ReadonlyMap<number, Buffer>,
+  ): Promise<Map<DataKeyRecord, Buffer> | undefined> {
+    const live = records.filter((r) => r.wrappedKey !== null && r.organisationKeyVersion !== null);
+    if (!this.bulkOpener || live.length < MIN_BULK_UNWRAP) return undefined;
+    let keys: (Buffer | undefined)[];
+    try {
+      keys = await this.bulkOpener.open(
+        live.map((record) => ({
+          key: organisationKeys.get(record.organisationKeyVersion!)!,
+          associatedData: dataKeyContext(
+            organisationId,
+            record.subjectId,
+            record.version,
+            record.organisationKeyVersion!,
+          ),
+          sealed: record.wrappedKey!,
+        })),
+      );
+    } catch {
+      return undefined;
+    }
+    const opened = new Map<DataKeyRecord, Buffer>();
+    live.forEach((record, i) => {
+      const key = keys[i];
+      if (key === undefined) {
+        throw new KeyUnavailableError(
+          organisationId,
+          dataKeyId(record.subjectId, record.version),
+          'its wrapped bytes do not open with the organisation key (altered, or moved from another subject)',
+        );
+      }
+      opened.set(record, key);
+    });
+    return opened;
   }
 
   private async unwrapDataKey(organisationId: string, record: DataKeyRecord): Promise<Buffer> {
