@@ -21,6 +21,8 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  Subscription,
+  SubscriptionMessage,
 } from './event-store.port';
 import { InMemoryEventStore } from './memory/memory-event-store';
 import { streamName } from './stream-name';
@@ -291,6 +293,56 @@ describe('EncryptingEventStore', () => {
       } finally {
         await collector.close();
       }
+    });
+
+    it('take what the source already holds a page at once, not a promise per message', async () => {
+      const stream = newContactStream(organisationId);
+      const events = Array.from({ length: 20 }, (_, n) =>
+        newEvent(organisationId, { data: jsonBytes({ n }) }),
+      );
+      await store.appendToStream(stream, events, { expectedRevision: 'no_stream' });
+      const stored = await raw.inner.readAll({ filter: { organisationId } });
+      // A source holding pages of 8 (as the PostgreSQL adapter holds a page), then a caughtUp.
+      const messages: SubscriptionMessage[] = [
+        ...stored.map((event) => ({ kind: 'event' as const, event })),
+        { kind: 'caughtUp', position: stored.at(-1)!.position },
+      ];
+      let at = 0;
+      let pageEnd = 0;
+      let nexts = 0;
+      const source: Subscription = {
+        [Symbol.asyncIterator]: () => ({
+          next: () => {
+            nexts += 1;
+            if (at >= messages.length) return new Promise(() => undefined); // live: nothing yet
+            if (at >= pageEnd) pageEnd = Math.min(at + 8, messages.length);
+            return Promise.resolve({ done: false, value: messages[at++] });
+          },
+        }),
+        takeBuffered: (max) => {
+          const taken = messages.slice(at, Math.min(pageEnd, at + max));
+          at += taken.length;
+          return taken;
+        },
+        close: () => Promise.resolve(),
+      };
+      raw.subscribeToAll = () => source;
+      const subscription = store.subscribeToAll({ filter: { organisationId } });
+      const iterator = subscription[Symbol.asyncIterator]();
+      const received: SubscriptionMessage[] = [];
+      for (let i = 0; i < messages.length; i += 1) {
+        received.push((await iterator.next()).value as SubscriptionMessage);
+      }
+      expect(
+        received.map((m) =>
+          m.kind === 'event'
+            ? (JSON.parse(Buffer.from(m.event.data).toString('utf8')) as { n: number }).n
+            : m.kind,
+        ),
+      ).toEqual([...Array.from({ length: 20 }, (_, n) => n), 'caughtUp']);
+      // One next() a page (three pages), and one more for the batch after, read ahead.
+      expect(nexts).toBe(4);
+      await subscription.close();
     });
 
     it('fail on a payload that does not open', async () => {

@@ -68,7 +68,7 @@ export interface EncryptingEventStoreOptions {
    * batch before is consumed: for a reader catching up on a long log (a projector rebuilding),
    * whose own thread is then free to read and parse the next page.
    */
-  readonly decryptOnThread?: boolean;
+  readonly decryptOnThread?: boolean | ThreadedDecryption;
 }
 
 // Batches smaller than this are opened where they are: the hand-over costs more than it saves.
@@ -91,6 +91,10 @@ const FORMAT_AES_256_GCM = 0x01;
 const EMPTY = new Uint8Array(0);
 // How many subscription messages are decrypted together (one key lookup per organisation).
 const MAX_BATCH = 2_000;
+// Batches taken ahead of the one being consumed. With one, a cold read's reader thread sat idle a
+// quarter of the time, waiting for a batch's keys and payloads (key store, then the thread);
+// with two, those overlap the reading and decoding of the page after.
+const BATCHES_AHEAD = 2;
 
 /**
  * What a payload is bound to: the organisation, stream and event it was written for, its type and
@@ -143,7 +147,14 @@ export class EncryptingEventStore implements EventStore {
       }
       this.storing = inner;
     }
-    if (options.decryptOnThread) this.thread = new ThreadedDecryption();
+    // An instance may be shared with the keyring (KeyringOptions.bulkOpener); closing the store
+    // closes it, and the keyring then unwraps in place.
+    if (options.decryptOnThread) {
+      this.thread =
+        options.decryptOnThread instanceof ThreadedDecryption
+          ? options.decryptOnThread
+          : new ThreadedDecryption();
+    }
   }
 
   async appendToStream(
@@ -483,19 +494,20 @@ interface Batch {
  * MAX_BATCH messages) and decrypts it as one batch, so a catching-up projection looks keys up
  * once per page and organisation rather than once per event. Order is kept.
  *
- * While a batch is decrypted and consumed, the next one is taken and its keys fetched (one batch
- * ahead, no more, so memory stays bounded): a cold read waits for the key store alongside its
- * page reads rather than after each of them. Only the keys are fetched ahead, not the payloads
- * decrypted: a batch is decrypted when its turn comes, with the keys as they are then, so a key
- * destroyed meanwhile reads as `erased`.
+ * While a batch is decrypted and consumed, the next ones are taken and their keys fetched
+ * (BATCHES_AHEAD batches, no more, so memory stays bounded): a cold read waits for the key store
+ * alongside its page reads rather than after each of them. A batch is answered with the keys as
+ * they are at its turn, so a key destroyed meanwhile reads as `erased` (payloads opened early on
+ * a thread are kept only if the keys are the very ones used, see decryptEarly).
  */
 class DecryptingSubscription implements Subscription, AsyncIterator<SubscriptionMessage> {
   private readonly source: AsyncIterator<SubscriptionMessage>;
   private ready: readonly SubscriptionMessage[] = [];
   private index = 0;
   private pending: Promise<IteratorResult<SubscriptionMessage>> | undefined;
-  // The next batch, being taken and its keys fetched while the current one is consumed.
-  private ahead: Promise<Batch> | undefined;
+  // The next batches, oldest first, being taken and their keys fetched (and, on a thread, their
+  // payloads opened) while the current one is consumed.
+  private ahead: Promise<Batch>[] = [];
   private ended = false;
 
   constructor(
@@ -509,19 +521,24 @@ class DecryptingSubscription implements Subscription, AsyncIterator<Subscription
     return this;
   }
 
-  async next(): Promise<IteratorResult<SubscriptionMessage>> {
-    if (this.index < this.ready.length) return { done: false, value: this.ready[this.index++] };
+  next(): Promise<IteratorResult<SubscriptionMessage>> {
+    // A message of the batch in hand: one resolved promise, no async frame (a cold read takes
+    // hundreds of thousands a second).
+    if (this.index < this.ready.length) {
+      return Promise.resolve({ done: false, value: this.ready[this.index++] });
+    }
+    return this.nextBatch();
+  }
+
+  private async nextBatch(): Promise<IteratorResult<SubscriptionMessage>> {
     for (;;) {
       if (this.ended) return DONE;
-      const taking = this.ahead ?? this.collect();
-      this.ahead = undefined;
+      const taking = this.ahead.shift() ?? this.collect();
       const batch = await taking;
-      if (batch.ended) this.ended = true;
-      else {
-        this.ahead = this.collect();
-        // Surfaces at the next next(); until then it must not count as unhandled.
-        this.ahead.catch(() => undefined);
-      }
+      if (batch.ended) {
+        this.ended = true;
+        this.ahead = [];
+      } else this.readAhead();
       if (batch.messages.length === 0) continue;
       const decrypted = batch.decrypt ? await batch.decrypt() : [];
       let e = 0;
@@ -542,8 +559,24 @@ class DecryptingSubscription implements Subscription, AsyncIterator<Subscription
     this.ended = true;
     this.ready = [];
     this.index = 0;
-    this.ahead = undefined;
+    this.ahead = [];
     await this.inner.close();
+  }
+
+  /**
+   * Keeps BATCHES_AHEAD batches being taken, each once the one before has taken its messages
+   * (they come from one source, in order).
+   */
+  private readAhead(): void {
+    while (this.ahead.length < BATCHES_AHEAD) {
+      const before = this.ahead.at(-1);
+      const batch = before
+        ? before.then((previous) => (previous.ended ? previous : this.collect()))
+        : this.collect();
+      // Surfaces at its turn in next(); until then it must not count as unhandled.
+      batch.catch(() => undefined);
+      this.ahead.push(batch);
+    }
   }
 
   /** Takes what the inner subscription has (one turn of the event loop) and begins its decryption. */
@@ -551,6 +584,11 @@ class DecryptingSubscription implements Subscription, AsyncIterator<Subscription
     const first = await this.take();
     if (first.done) return { messages: [], decrypt: undefined, ended: true };
     const messages = [first.value];
+    if (this.inner.takeBuffered) {
+      // The rest of the page the first came with, at once (nothing is pending after a take).
+      for (const message of this.inner.takeBuffered(MAX_BATCH - 1)) messages.push(message);
+      return this.batchOf(messages);
+    }
     // One turn of the event loop: whatever the source resolves before it is already buffered.
     const turn = new Promise<typeof NOT_YET>((resolve) => setImmediate(() => resolve(NOT_YET)));
     while (messages.length < MAX_BATCH) {
@@ -568,7 +606,12 @@ class DecryptingSubscription implements Subscription, AsyncIterator<Subscription
       }
       messages.push(settled.value);
     }
-    const events = messages.flatMap((m) => (m.kind === 'event' ? [m.event] : []));
+    return this.batchOf(messages);
+  }
+
+  private batchOf(messages: readonly SubscriptionMessage[]): Batch {
+    const events: RecordedEvent[] = [];
+    for (const m of messages) if (m.kind === 'event') events.push(m.event);
     return {
       messages,
       decrypt: events.length > 0 ? this.prepare(events) : undefined,

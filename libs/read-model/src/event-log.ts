@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import {
   Keyring,
   PostgresKeyStore,
+  ThreadedDecryption,
   type MasterKeyProvider,
   type PayloadKeyring,
 } from '@beecastle/crypto';
@@ -63,6 +64,8 @@ export function openEventLog(pool: Pool, options: EventLogOptions): EventLog {
     throw new Error('A shared keyring must be under the same master key as the event log');
   }
   const inner = new PostgresEventStore(pool, storeOptions);
+  // One thread opens both the payloads and, when a page needs hundreds of them, their data keys.
+  const thread = decryptOnThread ? new ThreadedDecryption() : undefined;
   const keyring =
     shared ??
     new Keyring(
@@ -72,12 +75,13 @@ export function openEventLog(pool: Pool, options: EventLogOptions): EventLog {
         newKeyCommits: 'flushed-by-event-log',
       }),
       masterKey,
+      { bulkOpener: thread },
     );
   const store = encryptEventStore(inner, keyring, {
     // Its own key store is this pool's database: a new contact's key goes with its first append.
     // A shared keyring's store is another log's, which this one cannot vouch for.
     storeNewKeysWithAppends: !shared,
-    decryptOnThread,
+    decryptOnThread: thread,
   });
   return {
     store,

@@ -218,4 +218,43 @@ describe('PostgresEventStore subscriptions', () => {
     await iterator.return!();
     expect(await iterator.next()).toEqual({ done: true, value: undefined });
   });
+
+  it('hands over what it holds at once, in order, as next() would, up to a maximum', async () => {
+    const organisationId = randomUUID();
+    const seeding = newStore();
+    const written: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const events = newEvents(organisationId, 5);
+      written.push(...ids(events));
+      await seeding.appendToStream(newContactStream(organisationId), events, {
+        expectedRevision: 'no_stream',
+      });
+    }
+    const store = newStore({ pageSize: 10 });
+    expect(await store.readAll({ filter: { organisationId } })).toHaveLength(15);
+    const subscription = store.subscribeToAll({
+      fromPosition: 'start',
+      filter: { organisationId },
+    });
+    // Nothing read yet: nothing to hand over, and nothing is lost by asking.
+    expect(subscription.takeBuffered!(100)).toEqual([]);
+    const iterator = subscription[Symbol.asyncIterator]();
+    const taken: SubscriptionMessage[] = [(await iterator.next()).value as SubscriptionMessage];
+    // The rest of the first page (10 events), at most 4 at a time, then nothing until next().
+    taken.push(...subscription.takeBuffered!(4));
+    expect(taken).toHaveLength(5);
+    taken.push(...subscription.takeBuffered!(100));
+    expect(taken).toHaveLength(10);
+    expect(subscription.takeBuffered!(100)).toEqual([]);
+    while (!taken.some((m) => m.kind === 'caughtUp')) {
+      const { value } = await iterator.next();
+      taken.push(value as SubscriptionMessage, ...subscription.takeBuffered!(100));
+    }
+    expect(taken.map((m) => (m.kind === 'event' ? m.event.eventId : m.kind))).toEqual([
+      ...written,
+      'caughtUp',
+    ]);
+    await subscription.close();
+    expect(subscription.takeBuffered!(100)).toEqual([]);
+  });
 });

@@ -124,6 +124,15 @@ export class PostgresSubscription implements Subscription, AsyncIterator<Subscri
     return DONE;
   }
 
+  takeBuffered(max: number): SubscriptionMessage[] {
+    // Callers of next() still waiting come first: they take the buffer when they resume.
+    if (this.closed || this.waiting > 0 || max <= 0) return [];
+    const end = Math.min(this.buffer.length, this.index + max);
+    const taken = this.buffer.slice(this.index, end);
+    this.index = end;
+    return taken;
+  }
+
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
