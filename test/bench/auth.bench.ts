@@ -96,6 +96,9 @@ function line(label: string, value: string, baseline: string, ratio: string, tar
 }
 
 async function main(): Promise<void> {
+  console.log(
+    `bench:auth  node ${process.version} ${process.execArgv.filter((a) => a.startsWith('--max')).join(' ')}  ${new Date().toISOString()}`,
+  );
   const database = await startBenchDatabase();
   const dataDir = await mkdtemp(join(tmpdir(), 'beecastle-bench-auth-'));
   const config = loadConfiguration({ DATA_DIR: dataDir });
