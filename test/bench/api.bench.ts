@@ -129,6 +129,16 @@ if (
   !(Number.isInteger(GIN_PENDING_LIST_KB) && GIN_PENDING_LIST_KB >= 64)
 )
   throw new Error('BENCH_GIN_PENDING_LIST_KB must be a whole number of kB, 64 or more');
+// BENCH_PG_SET=name=value[,name=value…]: server settings applied (ALTER SYSTEM, reload) before the
+// loads, for A/Bs of the embedded PostgreSQL's configuration; diagnosis only.
+const PG_SETTINGS = (process.env.BENCH_PG_SET ?? '')
+  .split(',')
+  .filter((pair) => pair.trim() !== '')
+  .map((pair) => {
+    const match = /^\s*([a-z_]+)\s*=\s*([A-Za-z0-9_.]+)\s*$/.exec(pair);
+    if (!match) throw new Error(`BENCH_PG_SET: "${pair}" is not name=value`);
+    return { name: match[1], value: match[2] };
+  });
 // Contacts seeded with encryption off, for seeding's pair (at most BENCH_CONTACTS).
 const SEED_PAIR = Math.min(CONTACTS, Number(process.env.BENCH_SEED_PAIR ?? '100000'));
 // Seeding is the command path's figure, the projector stopped meanwhile (its catch-up is the next
@@ -254,6 +264,19 @@ async function main(): Promise<void> {
   inspectUrl.pathname = new URL(database.ownerUrl).pathname;
   const superuser = new Pool({ connectionString: inspectUrl.toString(), max: 4 });
   superuser.on('error', () => undefined); // the server stopping at the end ends idle clients
+  if (PG_SETTINGS.length > 0) {
+    for (const { name, value } of PG_SETTINGS) {
+      await superuser.query(`ALTER SYSTEM SET ${name} = '${value}'`);
+    }
+    await superuser.query('SELECT pg_reload_conf()');
+    await sleep(200); // the reload is a signal: each backend takes it before its next statement
+    const shown: string[] = [];
+    for (const { name } of PG_SETTINGS) {
+      const { rows } = await superuser.query<Record<string, string>>(`SHOW ${name}`);
+      shown.push(`${name}=${Object.values(rows[0])[0]}`);
+    }
+    console.log(`PostgreSQL settings (BENCH_PG_SET): ${shown.join(', ')}`);
+  }
   const dataDir = await mkdtemp(join(tmpdir(), 'beecastle-bench-api-'));
   // CONTACT_STATE_CACHE_SIZE=0 gives the A/B of the write side's remembered contacts (ContactStates);
   // DATABASE_POOL_SIZE that of the API's pool (10 unless set).
