@@ -106,6 +106,15 @@ export interface BulkOpener {
 // Fewer data keys than this are unwrapped in place: the hand-over costs more than it saves.
 const MIN_BULK_UNWRAP = 64;
 
+/** A stored data key that does not open with the organisation key (version) named for it. */
+function wrappedKeyRefused(organisationId: string, record: DataKeyRecord): KeyUnavailableError {
+  return new KeyUnavailableError(
+    organisationId,
+    dataKeyId(record.subjectId, record.version),
+    'its wrapped bytes do not open with the organisation key (altered, or moved from another subject)',
+  );
+}
+
 /** `<subjectId>:<version>`, as stored in `metadata.keyId`. */
 export function dataKeyId(subjectId: string, version: number): string {
   return `${subjectId}:${version}`;
@@ -707,13 +716,7 @@ export class Keyring implements PayloadKeyring {
     const opened = new Map<DataKeyRecord, Buffer>();
     live.forEach((record, i) => {
       const key = keys[i];
-      if (key === undefined) {
-        throw new KeyUnavailableError(
-          organisationId,
-          dataKeyId(record.subjectId, record.version),
-          'its wrapped bytes do not open with the organisation key (altered, or moved from another subject)',
-        );
-      }
+      if (key === undefined) throw wrappedKeyRefused(organisationId, record);
       opened.set(record, key);
     });
     return opened;
@@ -734,7 +737,6 @@ export class Keyring implements PayloadKeyring {
     record: DataKeyRecord,
     organisationKey: Buffer,
   ): Buffer {
-    const keyId = dataKeyId(record.subjectId, record.version);
     try {
       return open(
         organisationKey,
@@ -748,11 +750,7 @@ export class Keyring implements PayloadKeyring {
       );
     } catch (error) {
       if (!(error instanceof AuthenticationFailedError)) throw error;
-      throw new KeyUnavailableError(
-        organisationId,
-        keyId,
-        'its wrapped bytes do not open with the organisation key (altered, or moved from another subject)',
-      );
+      throw wrappedKeyRefused(organisationId, record);
     }
   }
 
