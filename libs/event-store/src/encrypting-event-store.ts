@@ -490,8 +490,9 @@ interface Batch {
 
 /**
  * A subscription whose events come back decrypted. It takes from the inner subscription whatever
- * is already there (everything that resolves before the next turn of the event loop, up to
- * MAX_BATCH messages) and decrypts it as one batch, so a catching-up projection looks keys up
+ * is already there, up to MAX_BATCH messages (the page in hand, through takeBuffered where the
+ * source has it; else everything that resolves before the next turn of the event loop), and
+ * decrypts it as one batch, so a catching-up projection looks keys up
  * once per page and organisation rather than once per event. Order is kept.
  *
  * While a batch is decrypted and consumed, the next ones are taken and their keys fetched
@@ -579,7 +580,7 @@ class DecryptingSubscription implements Subscription, AsyncIterator<Subscription
     }
   }
 
-  /** Takes what the inner subscription has (one turn of the event loop) and begins its decryption. */
+  /** Takes what the inner subscription has (see the class) and begins its decryption. */
   private async collect(): Promise<Batch> {
     const first = await this.take();
     if (first.done) return { messages: [], decrypt: undefined, ended: true };

@@ -111,7 +111,7 @@ export interface Subscription extends AsyncIterable<SubscriptionMessage> {
   close(): Promise<void>;
   /**
    * Optional: up to `max` messages the subscription already holds in memory, taken at once and in
-   * order, exactly as as many calls of its iterator's `next()` would take them; none when `next()`
+   * order, exactly as that many calls of its iterator's `next()` would take them; none when `next()`
    * would have to wait. For a decorator that works a page at a time (the encryption layer), which
    * would otherwise pay a promise per message to find the page's end.
    */
