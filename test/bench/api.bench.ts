@@ -85,6 +85,7 @@ import {
 } from './api-workers';
 import {
   fmt,
+  heapFlags,
   latencySummary,
   rate,
   sleep,
@@ -252,7 +253,7 @@ interface Harness {
 
 async function main(): Promise<void> {
   console.log(
-    `bench:api  node ${process.version} ${process.execArgv.filter((a) => a.startsWith('--max')).join(' ')}  ${new Date().toISOString()}  load average ${machineLoad()}`,
+    `bench:api  node ${process.version} ${heapFlags()}  ${new Date().toISOString()}  load average ${machineLoad()}`,
   );
   console.log(
     `${CONCURRENCY} HTTPS keep-alive clients for ${SECONDS} s; ${fmt(CONTACTS)} contacts across ${fmt(ORGS)} organisations; ${SAMPLES} query samples each`,

@@ -18,7 +18,7 @@ import { DEFAULT_SCRYPT, hashPassword } from '../../libs/auth/src';
 import { createApp } from '../../apps/api/src/create-app';
 import { loadTlsMaterial } from '../../apps/api/src/tls/tls-material';
 import { seedApiKey, seedMember } from '../e2e/support/identity-fixture';
-import { fmt, percentile, startBenchDatabase, startProfile } from './bench-database';
+import { fmt, heapFlags, percentile, startBenchDatabase, startProfile } from './bench-database';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? '3');
 const CONCURRENCY = 32;
@@ -96,9 +96,7 @@ function line(label: string, value: string, baseline: string, ratio: string, tar
 }
 
 async function main(): Promise<void> {
-  console.log(
-    `bench:auth  node ${process.version} ${process.execArgv.filter((a) => a.startsWith('--max')).join(' ')}  ${new Date().toISOString()}`,
-  );
+  console.log(`bench:auth  node ${process.version} ${heapFlags()}  ${new Date().toISOString()}`);
   const database = await startBenchDatabase();
   const dataDir = await mkdtemp(join(tmpdir(), 'beecastle-bench-auth-'));
   const config = loadConfiguration({ DATA_DIR: dataDir });

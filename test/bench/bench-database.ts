@@ -68,6 +68,11 @@ export function rate(count: number, ms: number): number {
   return (count * 1000) / ms;
 }
 
+/** The V8 heap flags this process runs with (as `npm start` passes them), for a benchmark's header. */
+export function heapFlags(): string {
+  return process.execArgv.filter((flag) => flag.startsWith('--max')).join(' ');
+}
+
 export function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-GB', {
     maximumFractionDigits: digits,
