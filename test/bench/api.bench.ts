@@ -30,10 +30,7 @@ import { loadMasterKey, type Keyring } from '../../libs/crypto/src';
 import { KEYRING } from '../../apps/api/src/event-store/event-store.module';
 import { withOrganisation } from '../../libs/database/src/organisation-scope';
 import { createPool } from '../../libs/database/src/pool';
-import {
-  GIN_INDEXES,
-  GIN_PENDING_LIST_KB as GIN_PENDING_LIST_KB_MIGRATED,
-} from '../../libs/database/src/migrations/1764000000018-SmallerGinPendingLists';
+import { GIN_PENDING_LIST_KB as GIN_PENDING_LIST_KB_MIGRATED } from '../../libs/database/src/migrations/1764000000018-SmallerGinPendingLists';
 import { ROLE_PERMISSIONS, type ContactInput } from '../../libs/domain/src';
 import {
   EncryptingEventStore,
@@ -298,7 +295,13 @@ async function main(): Promise<void> {
   await app.listen(0, '127.0.0.1');
   if (GIN_PENDING_LIST_KB !== undefined) {
     // The A/B of migration SmallerGinPendingLists: 4096 is PostgreSQL's default.
-    for (const index of GIN_INDEXES)
+    // Every GIN index there is (migration IndexedTagFilter dropped one of GIN_INDEXES).
+    const { rows: gin } = await superuser.query<{ index: string }>(
+      `SELECT c.relname AS index FROM pg_class c JOIN pg_am am ON am.oid = c.relam
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE am.amname = 'gin' AND n.nspname = 'public'`,
+    );
+    for (const { index } of gin)
       await superuser.query(
         `ALTER INDEX ${index} SET (gin_pending_list_limit = ${GIN_PENDING_LIST_KB})`,
       );
