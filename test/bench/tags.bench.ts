@@ -181,39 +181,54 @@ async function main(): Promise<void> {
       };
     }
 
-    // The projection's side: the same 500-row upserts (every row's tags changed, as a rebuild or a
-    // tag edit would) with contact_tags' triggers on and off, alternating batch by batch.
+    // The projection's side: the same 500-row upserts with contact_tags' triggers on and off,
+    // alternating batch by batch, each rolled back: new contacts, contacts whose tags all change
+    // (a tag edit, a merge), and contacts changed elsewhere (the usual PATCH).
     const writer = randomUUID();
-    await seed(app, writer, WRITE_BATCHES * BATCH * 2);
-    const on: number[] = [];
-    const off: number[] = [];
-    for (let b = 0; b < WRITE_BATCHES * 2; b++) {
-      const triggers = b % 2 === 0;
-      const rows = Array.from({ length: BATCH }, (_, i) =>
-        row(b * BATCH + i, WRITE_BATCHES * BATCH * 2, 1, ['all', `batch-${b % 7}`, 'edited']),
-      );
-      const client = await superuser.connect();
-      try {
-        await client.query('BEGIN');
-        if (!triggers) await client.query('ALTER TABLE contacts DISABLE TRIGGER USER');
-        await client.query(`SELECT set_config('app.org_id', $1, true)`, [writer]);
-        (triggers ? on : off).push(await timed(() => upsert(client, writer, rows)));
-        await client.query('ROLLBACK');
-      } finally {
-        client.release();
-      }
-    }
-    const onL = latencySummary(on);
-    const offL = latencySummary(off);
+    const seeded = WRITE_BATCHES * BATCH * 2;
+    await seed(app, writer, seeded);
     console.log('');
-    line([
-      `projection upsert, ${BATCH} rows, 3 tags each`,
-      `${fmt(onL.p50, 1)} ms with contact_tags`,
-      `${fmt(offL.p50, 1)} ms without`,
-      `${fmt(onL.p50 / offL.p50, 2)}x`,
-      `(medians of ${on.length}; +${fmt(((onL.p50 - offL.p50) * 1000) / BATCH, 1)} µs a row)`,
-    ]);
-    figures.upsert = { withMs: onL.p50, withoutMs: offL.p50 };
+    const cases: [string, string, (n: number, b: number) => object][] = [
+      [
+        'inserted',
+        'new contacts, 3 tags',
+        (n) => row(seeded + n, seeded, 1, ['all', `t${n % 40}`, `u${n % 13}`]),
+      ],
+      [
+        'retagged',
+        'tags changed (3 new)',
+        (n, b) => row(n, seeded, 1, ['all', `batch-${b % 7}`, 'edited']),
+      ],
+      ['untagged', 'tags unchanged', (n) => ({ ...row(n, seeded, 1), first_name: 'Renamed' })],
+    ];
+    for (const [key, label, make] of cases) {
+      const on: number[] = [];
+      const off: number[] = [];
+      for (let b = 0; b < WRITE_BATCHES * 2; b++) {
+        const triggers = b % 2 === 0;
+        const rows = Array.from({ length: BATCH }, (_, i) => make(b * BATCH + i, b));
+        const client = await superuser.connect();
+        try {
+          await client.query('BEGIN');
+          if (!triggers) await client.query('ALTER TABLE contacts DISABLE TRIGGER USER');
+          await client.query(`SELECT set_config('app.org_id', $1, true)`, [writer]);
+          (triggers ? on : off).push(await timed(() => upsert(client, writer, rows)));
+          await client.query('ROLLBACK');
+        } finally {
+          client.release();
+        }
+      }
+      const onL = latencySummary(on);
+      const offL = latencySummary(off);
+      line([
+        `upsert of ${BATCH}: ${label}`,
+        `${fmt(onL.p50, 1)} ms with triggers`,
+        `${fmt(offL.p50, 1)} ms without`,
+        `${fmt(onL.p50 / offL.p50, 2)}x`,
+        `+${fmt(((onL.p50 - offL.p50) * 1000) / BATCH, 1)} µs a row (medians of ${on.length})`,
+      ]);
+      figures[key] = { withMs: onL.p50, withoutMs: offL.p50 };
+    }
     console.log(`\nfigures ${JSON.stringify(figures)}`);
   } finally {
     await app.end();

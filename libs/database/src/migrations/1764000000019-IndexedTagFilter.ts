@@ -7,15 +7,18 @@ import { GIN_PENDING_LIST_KB } from './1764000000018-SmallerGinPendingLists';
  * It was `tags @> ARRAY[$tag]` on the GIN index `contacts_tags`, but `@>` (`arraycontains`) is not
  * LEAKPROOF, so under the row-level policy it could only filter the organisation's rows, walked in
  * sort order: fast when the tag is common, linear in the organisation's contacts when it is rare or
- * absent (29 ms for a tag on 20 of 200,000 contacts, on the development machine).
+ * absent (46–49 ms for a tag on 20 of 200,000 contacts, or on none: npm run bench:tags).
  *
- * `contact_tags` holds one row per (organisation, tag, contact), kept by statement-level triggers
- * on `contacts` from their transition tables: an insert adds the row's tags, an update that
- * changes `tags` removes those it dropped and adds those it gained, a delete removes them all, and
- * a TRUNCATE (an owner's rebuild from scratch) empties it. Any writer of `contacts` (the projection's batch upserts, its purge after an erasure) keeps it true
- * without knowing of it, in the same transaction. The list asks `EXISTS` of its primary key with
- * `=` (texteq is LEAKPROOF), which serves both plans: a rare tag read from the index and then
- * sorted, a common one checked row by row along the sort index.
+ * `contact_tags` holds one row per (organisation, tag, contact), kept by triggers on `contacts`:
+ * an insert adds the rows' tags and a delete removes them (statement-level, from the transition
+ * tables: one statement per batch), an update whose `tags` differ removes those dropped and adds
+ * those gained (row-level, only where they differ: the usual update, and every interaction, which
+ * moves the contact's revision, costs a comparison; transition tables cost every updated row
+ * 3 µs more), and a TRUNCATE (an owner's rebuild from scratch) empties it. Any writer of
+ * `contacts` (the projection's batch upserts, its purge after an erasure) keeps it true without
+ * knowing of it, in the same transaction. A contact's key never changes: the projection never
+ * updates it. The list (contact-list.ts) reads a tag's ids from the primary key with `=`
+ * (texteq is LEAKPROOF, so the policy lets the index answer).
  *
  * The GIN index on `tags` goes: under the policy no query of the application could use it, and
  * every projected contact paid for it.
@@ -66,25 +69,19 @@ export class IndexedTagFilter1764000000019 implements MigrationInterface {
         ON CONFLICT DO NOTHING;
         RETURN NULL;
       END $$`);
-    // Only the rows whose tags changed; array_position treats NULLs as values, so a tag kept is
-    // never taken for one dropped. A contact's key never changes (the projection never updates it).
+    // For a row whose tags changed (the trigger's WHEN); array_position treats NULLs as values, so
+    // a tag kept is never taken for one dropped.
     await q(`
       CREATE FUNCTION contact_tags_after_update() RETURNS trigger
       LANGUAGE plpgsql SECURITY INVOKER SET search_path = public, pg_temp AS $$
       BEGIN
         DELETE FROM contact_tags ct
-         USING old_contacts o
-               JOIN new_contacts n ON n.org_id = o.org_id AND n.contact_id = o.contact_id
-               CROSS JOIN LATERAL unnest(o.tags) AS t(tag)
-         WHERE o.tags IS DISTINCT FROM n.tags
-           AND array_position(n.tags, t.tag) IS NULL
-           AND ct.org_id = o.org_id AND ct.tag = t.tag AND ct.contact_id = o.contact_id;
+         USING unnest(OLD.tags) AS t(tag)
+         WHERE array_position(NEW.tags, t.tag) IS NULL
+           AND ct.org_id = OLD.org_id AND ct.tag = t.tag AND ct.contact_id = OLD.contact_id;
         INSERT INTO contact_tags (org_id, tag, contact_id)
-        SELECT n.org_id, t.tag, n.contact_id
-          FROM new_contacts n
-               JOIN old_contacts o ON o.org_id = n.org_id AND o.contact_id = n.contact_id
-               CROSS JOIN LATERAL unnest(n.tags) AS t(tag)
-         WHERE o.tags IS DISTINCT FROM n.tags AND t.tag IS NOT NULL
+        SELECT NEW.org_id, t.tag, NEW.contact_id FROM unnest(NEW.tags) AS t(tag)
+         WHERE t.tag IS NOT NULL
         ON CONFLICT DO NOTHING;
         RETURN NULL;
       END $$`);
@@ -110,9 +107,9 @@ export class IndexedTagFilter1764000000019 implements MigrationInterface {
         REFERENCING NEW TABLE AS inserted_contacts
         FOR EACH STATEMENT EXECUTE FUNCTION contact_tags_after_insert()`);
     await q(`
-      CREATE TRIGGER contact_tags_after_update AFTER UPDATE ON contacts
-        REFERENCING OLD TABLE AS old_contacts NEW TABLE AS new_contacts
-        FOR EACH STATEMENT EXECUTE FUNCTION contact_tags_after_update()`);
+      CREATE TRIGGER contact_tags_after_update AFTER UPDATE OF tags ON contacts
+        FOR EACH ROW WHEN (OLD.tags IS DISTINCT FROM NEW.tags)
+        EXECUTE FUNCTION contact_tags_after_update()`);
     await q(`
       CREATE TRIGGER contact_tags_after_delete AFTER DELETE ON contacts
         REFERENCING OLD TABLE AS deleted_contacts
