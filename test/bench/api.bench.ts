@@ -788,9 +788,9 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
   // against 3.7 and 4.1 at 16:18 with the same code; its cause was not established). The
   // autovacuum workers still running are printed before and after the samples.
   const vacuumStarted = performance.now();
-  await superuser.query('VACUUM (ANALYZE) contacts, streams, events, data_keys');
+  await superuser.query('VACUUM (ANALYZE) contacts, contact_tags, streams, events, data_keys');
   report.note(
-    `VACUUM (ANALYZE) contacts, streams, events, data_keys: ${fmt((performance.now() - vacuumStarted) / 1000, 1)} s`,
+    `VACUUM (ANALYZE) contacts, contact_tags, streams, events, data_keys: ${fmt((performance.now() - vacuumStarted) / 1000, 1)} s`,
   );
 
   const { rows: samples } = await superuser.query<Sample>(
@@ -922,7 +922,7 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
             pg_indexes_size(c.oid)::text AS indexes,
             (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I', c.relname), false, true, '')))[1]::text AS rows
        FROM pg_class c
-      WHERE c.relname IN ('contacts', 'interactions', 'events', 'streams', 'data_keys')
+      WHERE c.relname IN ('contacts', 'contact_tags', 'interactions', 'events', 'streams', 'data_keys')
         AND c.relkind = 'r'
       ORDER BY pg_total_relation_size(c.oid) DESC`,
   );
