@@ -30,7 +30,10 @@ import { loadMasterKey, type Keyring } from '../../libs/crypto/src';
 import { KEYRING } from '../../apps/api/src/event-store/event-store.module';
 import { withOrganisation } from '../../libs/database/src/organisation-scope';
 import { createPool } from '../../libs/database/src/pool';
-import { GIN_PENDING_LIST_KB as GIN_PENDING_LIST_KB_MIGRATED } from '../../libs/database/src/migrations/1764000000018-SmallerGinPendingLists';
+import {
+  GIN_INDEXES,
+  GIN_PENDING_LIST_KB as GIN_PENDING_LIST_KB_MIGRATED,
+} from '../../libs/database/src/migrations/1764000000018-SmallerGinPendingLists';
 import { ROLE_PERMISSIONS, type ContactInput } from '../../libs/domain/src';
 import {
   EncryptingEventStore,
@@ -295,13 +298,7 @@ async function main(): Promise<void> {
   await app.listen(0, '127.0.0.1');
   if (GIN_PENDING_LIST_KB !== undefined) {
     // The A/B of migration SmallerGinPendingLists: 4096 is PostgreSQL's default.
-    // Every GIN index there is (migration IndexedTagFilter dropped one of GIN_INDEXES).
-    const { rows: gin } = await superuser.query<{ index: string }>(
-      `SELECT c.relname AS index FROM pg_class c JOIN pg_am am ON am.oid = c.relam
-        JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE am.amname = 'gin' AND n.nspname = 'public'`,
-    );
-    for (const { index } of gin)
+    for (const index of GIN_INDEXES)
       await superuser.query(
         `ALTER INDEX ${index} SET (gin_pending_list_limit = ${GIN_PENDING_LIST_KB})`,
       );
@@ -788,9 +785,9 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
   // against 3.7 and 4.1 at 16:18 with the same code; its cause was not established). The
   // autovacuum workers still running are printed before and after the samples.
   const vacuumStarted = performance.now();
-  await superuser.query('VACUUM (ANALYZE) contacts, contact_tags, streams, events, data_keys');
+  await superuser.query('VACUUM (ANALYZE) contacts, streams, events, data_keys');
   report.note(
-    `VACUUM (ANALYZE) contacts, contact_tags, streams, events, data_keys: ${fmt((performance.now() - vacuumStarted) / 1000, 1)} s`,
+    `VACUUM (ANALYZE) contacts, streams, events, data_keys: ${fmt((performance.now() - vacuumStarted) / 1000, 1)} s`,
   );
 
   const { rows: samples } = await superuser.query<Sample>(
@@ -922,7 +919,7 @@ async function scale(h: Harness, benchOrganisation: string): Promise<void> {
             pg_indexes_size(c.oid)::text AS indexes,
             (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I', c.relname), false, true, '')))[1]::text AS rows
        FROM pg_class c
-      WHERE c.relname IN ('contacts', 'contact_tags', 'interactions', 'events', 'streams', 'data_keys')
+      WHERE c.relname IN ('contacts', 'interactions', 'events', 'streams', 'data_keys')
         AND c.relkind = 'r'
       ORDER BY pg_total_relation_size(c.oid) DESC`,
   );

@@ -22,8 +22,7 @@ describe('GIN pending lists (migration SmallerGinPendingLists)', () => {
         WHERE am.amname = 'gin' AND n.nspname = 'public'
         ORDER BY c.relname`,
     );
-    // contacts_tags was dropped by IndexedTagFilter.
-    expect(rows.map((r) => r.index)).toEqual(['contacts_search']);
+    expect(rows.map((r) => r.index)).toEqual(['contacts_search', 'contacts_tags']);
     for (const row of rows) {
       expect({ index: row.index, options: row.options }).toEqual({
         index: row.index,

@@ -17,7 +17,6 @@ import { SealedSigningKeys1764000000015 } from './1764000000015-SealedSigningKey
 import { CheaperIdChecks1764000000016 } from './1764000000016-CheaperIdChecks';
 import { IndexedCompanyFilter1764000000017 } from './1764000000017-IndexedCompanyFilter';
 import { SmallerGinPendingLists1764000000018 } from './1764000000018-SmallerGinPendingLists';
-import { IndexedTagFilter1764000000019 } from './1764000000019-IndexedTagFilter';
 
 /**
  * Versioned schema changes, applied in this order at start by the schema owner. Never edit one that
@@ -42,5 +41,4 @@ export const MIGRATIONS: (new () => MigrationInterface)[] = [
   CheaperIdChecks1764000000016,
   IndexedCompanyFilter1764000000017,
   SmallerGinPendingLists1764000000018,
-  IndexedTagFilter1764000000019,
 ];

@@ -101,26 +101,10 @@ export function decodeContactListCursor(
 }
 
 /**
- * A tag on at most this many of an organisation's contacts is listed from their ids in
- * `contact_tags`, each looked up by primary key, then sorted; a more common one by walking the
- * sort index and keeping the rows that carry it. Either way a page reads about this many rows at
- * most for a tag on this many contacts, whatever the organisation's size (README: Reads).
- */
-export const TAGGED_LOOKUP_MAX = 1_000;
-
-/**
  * The statement for one page: fixed SQL fragments chosen by which filters are present, every value
  * a bind parameter. `q` becomes a LIKE pattern with its wildcards escaped (searchPattern), so `%`,
  * `_` and quotes are plain text; the trigram index answers it. One more row than the page is read
  * to learn whether another page follows.
- *
- * With a tag, two plans in one statement, of which the tag's count picks one as it runs: the ids
- * from `contact_tags`' primary key (migration IndexedTagFilter; `=` is LEAKPROOF, so row-level
- * security lets the index answer it, where `@>` on the row's own tags is not and was sought
- * through every contact of the organisation), if at most `taggedLookupMax`; else the walk along
- * the sort index. The ids are looked up one by one whatever the planner would prefer (a lateral
- * join it may not flatten, OFFSET 0): with a hundred ids or more it would rather read the
- * organisation's rows whole, or test them along a sort index.
  */
 export function contactListStatement(
   organisationId: string,
@@ -128,7 +112,6 @@ export function contactListStatement(
   sort: ContactSort,
   limit: number,
   after: ContactListPosition | undefined,
-  taggedLookupMax: number = TAGGED_LOOKUP_MAX,
 ): { text: string; values: unknown[] } {
   const descending = sort.startsWith('-');
   const column = SORT_COLUMN[(descending ? sort.slice(1) : sort) as keyof typeof SORT_COLUMN];
@@ -139,10 +122,7 @@ export function contactListStatement(
   const where = ['c.org_id = $1', 'c.archived = $2'];
   if (filter.q !== undefined)
     where.push(`c.search_text LIKE ${param(searchPattern(filter.q))} ESCAPE '\\'`);
-  // Both plans test the row's own tags: the walk needs it, and for the tagged ids (read in the
-  // same snapshot) it changes no answer.
-  const tag = filter.tag === undefined ? undefined : param(filter.tag);
-  if (tag !== undefined) where.push(`c.tags @> ARRAY[${tag}::text]`);
+  if (filter.tag !== undefined) where.push(`c.tags @> ARRAY[${param(filter.tag)}::text]`);
   if (filter.company !== undefined)
     // company_key is lower(company), stored: compared with `=`, the index answers it even under
     // row-level security (IndexedCompanyFilter).
@@ -152,39 +132,17 @@ export function contactListStatement(
     where.push(`(${column}, c.contact_id) ${descending ? '<' : '>'} (${key}, ${param(after.id)})`);
   }
   const direction = descending ? 'DESC' : 'ASC';
-  const page = (from: string) =>
-    `SELECT ${CONTACT_VIEW_COLUMNS}, ${isTime ? TIME_KEY(column) : column} AS sort_key
-       FROM ${from}
-      WHERE ${where.join(' AND ')}
-      ORDER BY ${column} ${direction}, c.contact_id ${direction}
-      LIMIT ${param(limit + 1)}`;
-  if (tag === undefined) return { text: page('contacts c'), values };
-
-  // The ids are read in their index's order, so that the planner never hopes to find enough of
-  // them sooner by reading the whole table. The count is tested outside each plan's LIMIT, so the
-  // plan not taken never starts (inside, a parallel walk launched its workers first: 6 ms).
-  const max = param(taggedLookupMax);
-  const text = `WITH tagged AS MATERIALIZED (
-      SELECT t.contact_id FROM contact_tags t
-       WHERE t.org_id = $1 AND t.tag = ${tag}
-       ORDER BY t.contact_id
-       LIMIT ${max}::int + 1)
-    SELECT * FROM (${page(
-      `tagged t CROSS JOIN LATERAL (SELECT * FROM contacts k
-                                     WHERE k.org_id = $1 AND k.contact_id = t.contact_id
-                                    OFFSET 0) c`,
-    )}) few
-     WHERE (SELECT count(*) FROM tagged) <= ${max}::int
-    UNION ALL
-    SELECT * FROM (${page('contacts c')}) many
-     WHERE (SELECT count(*) FROM tagged) > ${max}::int`;
+  const text = `SELECT ${CONTACT_VIEW_COLUMNS}, ${isTime ? TIME_KEY(column) : column} AS sort_key
+    FROM contacts c
+   WHERE ${where.join(' AND ')}
+   ORDER BY ${column} ${direction}, c.contact_id ${direction}
+   LIMIT ${param(limit + 1)}`;
   return { text, values };
 }
 
 /**
  * One page of an organisation's contacts, resuming strictly after `after`. Runs on a client inside
- * withOrganisation, so row-level security holds whatever the arguments say. `taggedLookupMax`
- * (TAGGED_LOOKUP_MAX) is lowered by a test to page through both plans of a tag.
+ * withOrganisation, so row-level security holds whatever the arguments say.
  */
 export async function readContactList(
   client: ClientBase,
@@ -193,10 +151,9 @@ export async function readContactList(
   sort: ContactSort,
   limit: number,
   after: ContactListPosition | undefined,
-  taggedLookupMax: number = TAGGED_LOOKUP_MAX,
 ): Promise<ContactListPage> {
   const result = await client.query<ContactViewRow & { sort_key: string }>(
-    contactListStatement(organisationId, filter, sort, limit, after, taggedLookupMax),
+    contactListStatement(organisationId, filter, sort, limit, after),
   );
   const rows = result.rows.slice(0, limit);
   const last = rows.at(-1);

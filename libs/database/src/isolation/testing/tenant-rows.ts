@@ -63,11 +63,6 @@ export const TENANT_ROWS: Readonly<Record<string, (c: TenantRowContext) => Tenan
           VALUES ($1, $2, 0, 'Ada', 'ada', 'ada', now(), now(), $3, $3)`,
     params: [c.orgId, `seed-${c.sessionId}`, c.userId],
   }),
-  contact_tags: (c) => ({
-    // Written by the triggers on contacts (IndexedTagFilter); directly here, as any row could be.
-    sql: `INSERT INTO contact_tags (org_id, tag, contact_id) VALUES ($1, 'vip', $2)`,
-    params: [c.orgId, `seed-${c.sessionId}`],
-  }),
   interactions: (c) => ({
     sql: `INSERT INTO interactions (org_id, contact_id, interaction_id, revision, type, occurred_at,
                                     created_at, updated_at, created_by, updated_by)
