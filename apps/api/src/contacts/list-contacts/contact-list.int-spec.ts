@@ -61,7 +61,7 @@ function seedRows(count: number): SeedRow[] {
       last_name: null,
       emails: [{ address: email }],
       company,
-      tags: n % 3 === 0 ? ['vip'] : [],
+      tags: n % 3 === 0 ? ['vip'] : n % 250 === 1 ? ['rare'] : [],
       archived: n % 7 === 0,
       name_key: name,
       search_text: [name, email, company ? foldForSearch(company) : '']
@@ -207,7 +207,7 @@ describe('contact list queries (PostgreSQL)', () => {
     expect(leaked.items).toEqual([]);
   });
 
-  it('reads only the organisation’s rows through an index for q and company, and a cursor page in index order', async () => {
+  it('reads only the organisation’s rows through an index for q, tag and company, and a cursor page in index order', async () => {
     await withOrganisation(db.app, org, async (client) => {
       // A rare fragment is looked up in the organisation's trigram entries: under FORCE ROW LEVEL
       // SECURITY that needs textlike to be LEAKPROOF, which provisioning declares.
@@ -218,6 +218,19 @@ describe('contact list queries (PostgreSQL)', () => {
       expect(search).toMatch(/Bitmap Index Scan on contacts_search/);
       expect(search).toMatch(/Index Cond: \(+org_id = .*search_text ~~/s);
       expect(search).not.toContain('Seq Scan');
+
+      // A rare tag too, from the tags' GIN index: under FORCE ROW LEVEL SECURITY that needs
+      // arraycontains (`@>`) to be LEAKPROOF, which provisioning declares.
+      const rare = contactListStatement(org, { ...NONE, tag: 'rare' }, 'name', 50, undefined);
+      const tag = await plan(client, rare);
+      expect(tag).toMatch(/Bitmap Index Scan on contacts_tags/);
+      expect(tag).toMatch(/Index Cond: \(+org_id = .*tags @> /s);
+      expect(tag).not.toContain('Seq Scan');
+      const { rows: found } = await client.query<{ contact_id: string }>(rare);
+      expect(found.map((r) => r.contact_id)).toEqual(
+        expected(rows, { ...NONE, tag: 'rare' }, 'name'),
+      );
+      expect(found.length).toBeGreaterThan(5);
 
       // The company is looked up in the index too, not filtered from every contact's row.
       const company = await plan(
