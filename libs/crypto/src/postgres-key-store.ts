@@ -1,5 +1,5 @@
-import { Client, type Notification, type Pool } from 'pg';
-import { inTransaction, withOrganisation } from '@beecastle/database';
+import { Client, type Pool } from 'pg';
+import { ChannelListener, inTransaction, withOrganisation } from '@beecastle/database';
 import type {
   DataKeyRecord,
   DataKeyRewrap,
@@ -321,100 +321,33 @@ function toDataKeyRecord(row: DataKeyRow): DataKeyRecord {
   };
 }
 
-const FIRST_RETRY_MS = 100;
-const MAX_RETRY_MS = 5_000;
-
 /**
- * A LISTEN session on KEYS_CHANNEL, opened with the first subscriber. While it is down (not yet
- * connected, or reconnecting with backoff) `watching()` is false; when it comes back, subscribers
- * are told to drop everything, since destructions meanwhile went unheard.
+ * The destruction feed: a LISTEN session on KEYS_CHANNEL (payload `<organisationId>/<subjectId>`).
+ * While it is down (not yet connected, or reconnecting) `watching()` is false; when it starts or
+ * is lost, subscribers are told to drop everything, since destructions meanwhile went unheard.
  */
 class DestructionNotifications implements DestructionFeed {
-  private readonly listeners = new Set<DestructionListener>();
-  private client: Client | undefined;
-  private listening = false;
-  private opening: Promise<void> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryMs = FIRST_RETRY_MS;
-  private closed = false;
+  private readonly channel: ChannelListener;
 
-  constructor(private readonly createClient: () => Client) {}
+  constructor(createClient: () => Client) {
+    this.channel = new ChannelListener(KEYS_CHANNEL, createClient);
+  }
 
   watching(): boolean {
-    return this.listening;
+    return this.channel.listening();
   }
 
   subscribe(listener: DestructionListener): () => void {
-    this.listeners.add(listener);
-    this.ensureListening();
-    return () => this.listeners.delete(listener);
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    this.listening = false;
-    clearTimeout(this.retryTimer);
-    this.listeners.clear();
-    await this.opening;
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
-  }
-
-  private ensureListening(): void {
-    if (this.closed || this.client || this.opening || this.retryTimer) return;
-    this.opening = this.open().finally(() => {
-      this.opening = undefined;
+    return this.channel.add((payload) => {
+      if (payload === undefined) listener(undefined, undefined);
+      else if (payload !== '') {
+        const [organisationId, subjectId] = payload.split('/');
+        listener(organisationId, subjectId);
+      }
     });
   }
 
-  private async open(): Promise<void> {
-    const client = this.createClient();
-    client.on('error', () => this.lost(client));
-    client.on('end', () => this.lost(client));
-    client.on('notification', (message: Notification) => {
-      if (message.channel !== KEYS_CHANNEL || !message.payload) return;
-      const [organisationId, subjectId] = message.payload.split('/');
-      this.tell(organisationId, subjectId);
-    });
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${KEYS_CHANNEL}`);
-    } catch {
-      await client.end().catch(() => undefined);
-      this.scheduleRetry();
-      return;
-    }
-    if (this.closed) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.client = client;
-    this.retryMs = FIRST_RETRY_MS;
-    this.tell(undefined, undefined);
-    this.listening = true;
-  }
-
-  private lost(client: Client): void {
-    if (this.client !== client) return;
-    this.client = undefined;
-    this.listening = false;
-    void client.end().catch(() => undefined);
-    this.tell(undefined, undefined);
-    this.scheduleRetry();
-  }
-
-  private scheduleRetry(): void {
-    if (this.closed || this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (this.listeners.size > 0) this.ensureListening();
-    }, this.retryMs);
-    this.retryTimer.unref();
-    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
-  }
-
-  private tell(organisationId: string | undefined, subjectId: string | undefined): void {
-    for (const listener of this.listeners) listener(organisationId, subjectId);
+  close(): Promise<void> {
+    return this.channel.close();
   }
 }

@@ -1,3 +1,4 @@
+export * from './channel-listener';
 export * from './database-runtime';
 export * from './embedded-postgres';
 export * from './keyset-cursor';

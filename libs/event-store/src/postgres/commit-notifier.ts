@@ -1,5 +1,5 @@
 import type { Queryable } from './event-rows';
-import { EVENTS_CHANNEL } from './notification-listener';
+import { EVENTS_CHANNEL } from './events-channel';
 
 const GATHER_MS = 2;
 const NOTIFY = { name: 'bc_notify_events', text: `SELECT pg_notify('${EVENTS_CHANNEL}', $1)` };

@@ -1,4 +1,5 @@
 import { Client, DatabaseError, type ClientBase, type Pool, type PoolClient } from 'pg';
+import { ChannelListener } from '@beecastle/database';
 import type {
   AppendOptions,
   AppendResult,
@@ -23,7 +24,7 @@ import {
 } from './append-events';
 import { CommitNotifier } from './commit-notifier';
 import { GroupCommit, type GroupCommitOptions, type GroupCommitStats } from './group-commit';
-import { NotificationListener } from './notification-listener';
+import { EVENTS_CHANNEL } from './events-channel';
 import { PostgresSubscription } from './postgres-subscription';
 import { readAllEvents, readStreamEvents } from './read-events';
 
@@ -60,7 +61,7 @@ const MAX_PAGE_SIZE = 50_000;
  * inside the caller's transaction.
  */
 export class PostgresEventStore implements EventStore, StoresDataKeysWithAppends {
-  private readonly listener: NotificationListener;
+  private readonly listener: ChannelListener;
   private readonly subscriptions = new Set<PostgresSubscription>();
   private readonly pollIntervalMs: number;
   private readonly pageSize: number;
@@ -94,7 +95,8 @@ export class PostgresEventStore implements EventStore, StoresDataKeysWithAppends
         options.groupCommit,
       );
     }
-    this.listener = new NotificationListener(
+    this.listener = new ChannelListener(
+      EVENTS_CHANNEL,
       () =>
         new Client({
           ...(listenConnectionString ? { connectionString: listenConnectionString } : pool.options),
@@ -250,7 +252,8 @@ export class PostgresEventStore implements EventStore, StoresDataKeysWithAppends
         pageSize: this.pageSize,
         pollIntervalMs: this.pollIntervalMs,
         inFlightWaitMs: this.inFlightWaitMs,
-        listen: (handler) => this.listener.add(handler),
+        // An empty payload, like a (re)start of the session, means "anything may have changed".
+        listen: (handler) => this.listener.add((payload) => handler(payload || undefined)),
         onClose: (s) => this.subscriptions.delete(s),
       },
       options,

@@ -8,7 +8,7 @@ import { MAX_PREPARE, START, comparePositions, type Position } from '../position
 import type { PoolClient } from 'pg';
 import { isPool } from './copy-out';
 import type { Queryable } from './event-rows';
-import type { WakeHandler } from './notification-listener';
+import type { WakeHandler } from './events-channel';
 import { decodePage, readSubscriptionPage, type RawLogPage } from './read-events';
 import {
   endedBefore,
