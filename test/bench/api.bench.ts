@@ -278,6 +278,11 @@ async function main(): Promise<void> {
     }
     console.log(`PostgreSQL settings (BENCH_PG_SET): ${shown.join(', ')}`);
   }
+  if (DIAGNOSE) {
+    // For the WAL segments' creation time below (pg_stat_io); a clock read per WAL write.
+    await superuser.query(`ALTER SYSTEM SET track_wal_io_timing = on`);
+    await superuser.query('SELECT pg_reload_conf()');
+  }
   const dataDir = await mkdtemp(join(tmpdir(), 'beecastle-bench-api-'));
   // CONTACT_STATE_CACHE_SIZE=0 gives the A/B of the write side's remembered contacts (ContactStates);
   // DATABASE_POOL_SIZE that of the API's pool (10 unless set).
@@ -458,6 +463,7 @@ async function commandThroughput(h: Harness): Promise<string> {
     const poller = startCheckpointPoller(h.database.appUrl, CONTACTS_PROJECTION, POLL_MS);
     const activity = DIAGNOSE ? sampleActivity(superuser) : undefined;
     const cpuBefore = DIAGNOSE ? await cpuTimes(superuser) : undefined;
+    const walBefore = DIAGNOSE ? await walState(superuser) : undefined;
     const profiler = PROFILE ? await startProfile('the command load') : undefined;
     const trace = TRACE_QUERIES ? traceQueries() : undefined;
     const pauses = DIAGNOSE ? watchServerThread() : undefined;
@@ -476,6 +482,10 @@ async function commandThroughput(h: Harness): Promise<string> {
     const caughtUpIn = await waitForProjection(superuser, await logHead(superuser), 30_000);
     await sleep(20); // so that the poller, too, has seen the last checkpoint
     const { sightings, polls } = await poller.stop();
+    if (walBefore) {
+      await sleep(1100); // backends report their I/O counts at most once a second
+      printWal(walBefore, await walState(superuser), load.ms);
+    }
     const plainAfter = await commandsWithoutEncryption((SECONDS * 1000) / 2);
     const after = await baseline((SECONDS * 1000) / 2);
     // The parts of a command, each alone, after the figures above so that their writes do not
@@ -1129,6 +1139,36 @@ async function cpuTimes(superuser: Pool): Promise<Map<string, number>> {
     if (cpu) add(`postgres: ${who}`, cpu);
   }
   return times;
+}
+
+interface WalState {
+  readonly lsn: string;
+  /** WAL segments created by backends so far, and the time spent writing and flushing them. */
+  readonly created: number;
+  readonly creationMs: number;
+}
+
+async function walState(superuser: Pool): Promise<WalState> {
+  const { rows } = await superuser.query<{ lsn: string; created: string; ms: number }>(
+    `SELECT pg_current_wal_lsn()::text AS lsn, coalesce(sum(writes), 0)::text AS created,
+            coalesce(sum(write_time + fsync_time), 0)::float8 AS ms
+       FROM pg_stat_io WHERE object = 'wal' AND context = 'init'`,
+  );
+  return { lsn: rows[0].lsn, created: Number(rows[0].created), creationMs: rows[0].ms };
+}
+
+/** WAL written from the load's start to the projector's catch-up, and the segments it created. */
+function printWal(before: WalState, after: WalState, loadMs: number): void {
+  const lsnBytes = (lsn: string) => {
+    const [high, low] = lsn.split('/');
+    return parseInt(high, 16) * 2 ** 32 + parseInt(low, 16);
+  };
+  const mb = (lsnBytes(after.lsn) - lsnBytes(before.lsn)) / 2 ** 20;
+  const created = after.created - before.created;
+  const ms = after.creationMs - before.creationMs;
+  console.log(
+    `   WAL: ${fmt(mb)} MB (${fmt((mb * 1000) / loadMs, 1)} MB/s of load); segments created ${fmt(created)}, ${fmt(ms)} ms writing and flushing them${created > 0 ? ` (${fmt(ms / created, 1)} ms each)` : ''}, the WAL write lock held meanwhile`,
+  );
 }
 
 function printCpu(
