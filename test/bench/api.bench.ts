@@ -88,6 +88,7 @@ import {
   heapFlags,
   latencySummary,
   rate,
+  settingsFromEnv,
   sleep,
   startBenchDatabase,
   startProfile,
@@ -132,14 +133,10 @@ if (
   throw new Error('BENCH_GIN_PENDING_LIST_KB must be a whole number of kB, 64 or more');
 // BENCH_PG_SET=name=value[,name=value…]: server settings applied (ALTER SYSTEM, reload) before the
 // loads, for A/Bs of the embedded PostgreSQL's configuration; diagnosis only.
-const PG_SETTINGS = (process.env.BENCH_PG_SET ?? '')
-  .split(',')
-  .filter((pair) => pair.trim() !== '')
-  .map((pair) => {
-    const match = /^\s*([a-z_]+)\s*=\s*([A-Za-z0-9_.]+)\s*$/.exec(pair);
-    if (!match) throw new Error(`BENCH_PG_SET: "${pair}" is not name=value`);
-    return { name: match[1], value: match[2] };
-  });
+const PG_SETTINGS = Object.entries(settingsFromEnv('BENCH_PG_SET')).map(([name, value]) => ({
+  name,
+  value,
+}));
 // Contacts seeded with encryption off, for seeding's pair (at most BENCH_CONTACTS).
 const SEED_PAIR = Math.min(CONTACTS, Number(process.env.BENCH_SEED_PAIR ?? '100000'));
 // Seeding is the command path's figure, the projector stopped meanwhile (its catch-up is the next

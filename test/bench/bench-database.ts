@@ -29,14 +29,14 @@ export interface BenchDatabase {
  * too.
  */
 /**
- * BENCH_PG_START=name=value,...: server settings given at start, after the product's own (so
- * they win): the A/B of a default the product sets at start, such as `wal_init_zero=on`.
+ * PostgreSQL settings from a benchmark's environment variable, `name=value[,name=value…]`: plain
+ * names and values only, as they go into `ALTER SYSTEM` or onto the server's command line.
  */
-export function startSettings(raw = process.env.BENCH_PG_START ?? ''): Record<string, string> {
+export function settingsFromEnv(variable: string): Record<string, string> {
   const settings: Record<string, string> = {};
-  for (const pair of raw.split(',').filter((p) => p.trim() !== '')) {
+  for (const pair of (process.env[variable] ?? '').split(',').filter((p) => p.trim() !== '')) {
     const match = /^\s*([a-z_]+)\s*=\s*([A-Za-z0-9_.]+)\s*$/.exec(pair);
-    if (!match) throw new Error(`BENCH_PG_START: "${pair}" is not name=value`);
+    if (!match) throw new Error(`${variable}: "${pair}" is not name=value`);
     settings[match[1]] = match[2];
   }
   return settings;
@@ -53,7 +53,9 @@ export async function startBenchDatabase(): Promise<BenchDatabase> {
     port: await freePort(),
     persistent: false,
     tls: { certFile: certificate.certFile, keyFile: certificate.keyFile, caFile: ca.certFile },
-    settings: startSettings(),
+    // BENCH_PG_START: settings given at the server's start, after the product's own (so they win):
+    // the A/B of a default the product sets at start, such as `wal_init_zero=on`.
+    settings: settingsFromEnv('BENCH_PG_START'),
   });
   if (process.env.BENCH_PG_START)
     console.log(`PostgreSQL started with ${process.env.BENCH_PG_START} (BENCH_PG_START)`);
