@@ -22,13 +22,6 @@ export interface BenchDatabase {
 }
 
 /**
- * A throwaway embedded PostgreSQL with the production schema and roles, the same settings as
- * `npm start` (fsync and synchronous_commit on; TLS only, verified against a local CA: every URL
- * carries sslmode=verify-full), so absolute figures are comparable to a laptop run and ratios to
- * the baseline are meaningful anywhere. The baselines connect the same way, so they pay for TLS
- * too.
- */
-/**
  * PostgreSQL settings from a benchmark's environment variable, `name=value[,name=value…]`: plain
  * names and values only, as they go into `ALTER SYSTEM` or onto the server's command line.
  */
@@ -42,6 +35,13 @@ export function settingsFromEnv(variable: string): Record<string, string> {
   return settings;
 }
 
+/**
+ * A throwaway embedded PostgreSQL with the production schema and roles, the same settings as
+ * `npm start` (fsync and synchronous_commit on; TLS only, verified against a local CA: every URL
+ * carries sslmode=verify-full), so absolute figures are comparable to a laptop run and ratios to
+ * the baseline are meaningful anywhere. The baselines connect the same way, so they pay for TLS
+ * too.
+ */
 export async function startBenchDatabase(): Promise<BenchDatabase> {
   const workDir = await mkdtemp(join(tmpdir(), 'beecastle-bench-'));
   // As openDatabase does for `npm start`: a local CA, and a certificate from it for loopback.
