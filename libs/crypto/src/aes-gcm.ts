@@ -74,5 +74,13 @@ export function open(key: Uint8Array, sealed: Uint8Array, associatedData: Uint8A
 
 /** Associated data as fields joined by NUL: none of ours can contain one, so no two lists collide. */
 export function associatedData(...fields: readonly (string | number)[]): Buffer {
-  return Buffer.from(fields.join('\u0000'), 'utf8');
+  return Buffer.from(associatedDataText(...fields), 'utf8');
+}
+
+/**
+ * The same associated data before its UTF-8 encoding, for ThreadedDecryption, which encodes it
+ * straight into the buffer it sends (a cold read builds one per event).
+ */
+export function associatedDataText(...fields: readonly (string | number)[]): string {
+  return fields.join('\u0000');
 }

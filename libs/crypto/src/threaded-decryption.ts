@@ -1,9 +1,12 @@
 import { Worker } from 'node:worker_threads';
 
-/** One payload to open: its key, the associated data it is bound to, nonce ‖ ciphertext ‖ tag. */
+/**
+ * One payload to open: its key, the associated data it is bound to (bytes, or text taken as its
+ * UTF-8 bytes: see associatedDataText), nonce ‖ ciphertext ‖ tag.
+ */
 export interface SealedItem {
   readonly key: Buffer;
-  readonly associatedData: Buffer;
+  readonly associatedData: Uint8Array | string;
   readonly sealed: Uint8Array;
 }
 
@@ -95,10 +98,11 @@ export class ThreadedDecryption {
       if (slot === undefined) keySlots.set(item.key, (slot = keySlots.size));
       keyIndex[i] = slot;
       size += item.sealed.length;
-      aadSize += item.associatedData.length;
+      const context = item.associatedData;
+      aadSize += typeof context === 'string' ? Buffer.byteLength(context, 'utf8') : context.length;
     });
     const input = new Uint8Array(size);
-    const aad = new Uint8Array(aadSize);
+    const aad = Buffer.from(new ArrayBuffer(aadSize));
     const keys = new Uint8Array(keySlots.size * KEY_BYTES);
     for (const [key, slot] of keySlots) keys.set(key, slot * KEY_BYTES);
     let at = 0;
@@ -108,8 +112,12 @@ export class ThreadedDecryption {
       input.set(item.sealed, at);
       at += item.sealed.length;
       aadOffsets[i] = aadAt;
-      aad.set(item.associatedData, aadAt);
-      aadAt += item.associatedData.length;
+      const context = item.associatedData;
+      if (typeof context === 'string') aadAt += aad.write(context, aadAt, 'utf8');
+      else {
+        aad.set(context, aadAt);
+        aadAt += context.length;
+      }
     });
     offsets[count] = at;
     aadOffsets[count] = aadAt;

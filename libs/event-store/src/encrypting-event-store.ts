@@ -1,7 +1,7 @@
 import {
   AuthenticationFailedError,
   KeyUnavailableError,
-  associatedData,
+  associatedDataText,
   open,
   seal,
   type DataKey,
@@ -9,6 +9,7 @@ import {
   ThreadedDecryption,
   type PayloadKeyring,
   type ReadableKey,
+  type SealedItem,
 } from '@beecastle/crypto';
 import { validateAppend, validateAppends } from './append-validation';
 import { DataKeyTakenError } from './errors';
@@ -107,7 +108,17 @@ function payloadContext(
   event: { readonly eventId: string; readonly type: string; readonly schemaVersion: number },
   keyId: string,
 ): Buffer {
-  return associatedData(
+  return Buffer.from(payloadContextText(organisationId, streamId, event, keyId), 'utf8');
+}
+
+/** payloadContext before its encoding: what the decryption thread is given (it encodes it). */
+function payloadContextText(
+  organisationId: string,
+  streamId: string,
+  event: { readonly eventId: string; readonly type: string; readonly schemaVersion: number },
+  keyId: string,
+): string {
+  return associatedDataText(
     'beecastle/event/v1',
     organisationId,
     streamId,
@@ -412,7 +423,9 @@ export class EncryptingEventStore implements EventStore {
     keys: Map<string, Map<string, ReadableKey>>,
     thread?: ThreadedDecryption,
   ): Promise<RecordedEvent[]> {
-    const sealed: { index: number; key: Buffer; context: Buffer }[] = [];
+    // On the thread: what it opens, and where each goes in the result.
+    const items: SealedItem[] = [];
+    const indexes: number[] = [];
     const result = events.map((event, i): RecordedEvent => {
       const { keyId } = event.metadata;
       if (keyId === undefined) return event;
@@ -431,11 +444,16 @@ export class EncryptingEventStore implements EventStore {
           'not in a known encrypted format',
         );
       }
-      const context = payloadContext(organisationId, event.streamId, event, keyId);
       if (thread) {
-        sealed.push({ index: i, key, context });
+        items.push({
+          key,
+          associatedData: payloadContextText(organisationId, event.streamId, event, keyId),
+          sealed: data.subarray(1),
+        });
+        indexes.push(i);
         return event;
       }
+      const context = payloadContext(organisationId, event.streamId, event, keyId);
       try {
         return { ...event, data: open(key, data.subarray(1), context) };
       } catch (error) {
@@ -443,21 +461,15 @@ export class EncryptingEventStore implements EventStore {
         throw notAuthentic(event, keyId);
       }
     });
-    if (!thread || sealed.length === 0) return result;
+    if (!thread || items.length === 0) return result;
     let opened: (Buffer | undefined)[];
     try {
-      opened = await thread.open(
-        sealed.map(({ index, key, context }) => ({
-          key,
-          associatedData: context,
-          sealed: events[index].data.subarray(1),
-        })),
-      );
+      opened = await thread.open(items);
     } catch {
       // The thread failed (not a payload: those come back unopened): open the batch here.
       return this.openAll(events, organisations, keys);
     }
-    sealed.forEach(({ index }, j) => {
+    indexes.forEach((index, j) => {
       const plaintext = opened[j];
       const event = events[index];
       if (plaintext === undefined) throw notAuthentic(event, event.metadata.keyId!);
