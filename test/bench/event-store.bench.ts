@@ -605,6 +605,10 @@ function coldFloor(cold: Awaited<ReturnType<typeof coldEncryptedRead>>): void {
   console.log(
     `   CPU: encrypted ${fmt(cold.cpu.node, 1)} s here + ${fmt(cold.cpu.database, 1)} s PostgreSQL in ${fmt(cold.ms / 1000, 1)} s; plain ${fmt(cold.rawCpu.node, 1)} s + ${fmt(cold.rawCpu.database, 1)} s in ${fmt(rawSeconds, 1)} s`,
   );
+  // Near 100 %, the reader's thread is what the encrypted read waits on, not the cores.
+  console.log(
+    `   the reader's thread busy ${fmt(100 * cold.cpu.readerBusy)} % of the encrypted read, ${fmt(100 * cold.rawCpu.readerBusy)} % of the plain one`,
+  );
   console.log(
     `   the least it could cost on ${cores} cores: decryption alone ${fmt(perEvent, 2)} µs an event (AES-256-GCM open in Node's crypto, measured here), ${fmt(decryptSeconds, 1)} s of CPU beside the plain read's ${fmt(rawCpu, 1)} s, perfectly spread: ${fmt(100 * floor, 1)} % ${floor > ENCRYPTION_COST_TARGET ? '(above the target: more cores needed)' : ''}`,
   );
@@ -613,6 +617,8 @@ function coldFloor(cold: Awaited<ReturnType<typeof coldEncryptedRead>>): void {
 interface ReadCpu {
   readonly node: number;
   readonly database: number;
+  /** The share of the read's wall time the reader's own thread (this event loop) was busy. */
+  readonly readerBusy: number;
 }
 
 const COLD_READ_APPLICATION = 'bench-cold-encrypted';
@@ -636,12 +642,14 @@ async function readCpuMeter(pool: Pool): Promise<{ stop(): Promise<ReadCpu> }> {
   };
   const before = await sessions();
   const node = process.cpuUsage();
+  const loop = performance.eventLoopUtilization();
   return {
     stop: async () => {
       const used = process.cpuUsage(node);
+      const readerBusy = performance.eventLoopUtilization(loop).utilization;
       let database = 0;
       for (const [pid, seconds] of await sessions()) database += seconds - (before.get(pid) ?? 0);
-      return { node: (used.user + used.system) / 1e6, database };
+      return { node: (used.user + used.system) / 1e6, database, readerBusy };
     },
   };
 }
