@@ -133,10 +133,7 @@ if (
   throw new Error('BENCH_GIN_PENDING_LIST_KB must be a whole number of kB, 64 or more');
 // BENCH_PG_SET=name=value[,name=value…]: server settings applied (ALTER SYSTEM, reload) before the
 // loads, for A/Bs of the embedded PostgreSQL's configuration; diagnosis only.
-const PG_SETTINGS = Object.entries(settingsFromEnv('BENCH_PG_SET')).map(([name, value]) => ({
-  name,
-  value,
-}));
+const PG_SETTINGS = Object.entries(settingsFromEnv('BENCH_PG_SET'));
 // Contacts seeded with encryption off, for seeding's pair (at most BENCH_CONTACTS).
 const SEED_PAIR = Math.min(CONTACTS, Number(process.env.BENCH_SEED_PAIR ?? '100000'));
 // Seeding is the command path's figure, the projector stopped meanwhile (its catch-up is the next
@@ -263,13 +260,13 @@ async function main(): Promise<void> {
   const superuser = new Pool({ connectionString: inspectUrl.toString(), max: 4 });
   superuser.on('error', () => undefined); // the server stopping at the end ends idle clients
   if (PG_SETTINGS.length > 0) {
-    for (const { name, value } of PG_SETTINGS) {
+    for (const [name, value] of PG_SETTINGS) {
       await superuser.query(`ALTER SYSTEM SET ${name} = '${value}'`);
     }
     await superuser.query('SELECT pg_reload_conf()');
     await sleep(200); // the reload is a signal: each backend takes it before its next statement
     const shown: string[] = [];
-    for (const { name } of PG_SETTINGS) {
+    for (const [name] of PG_SETTINGS) {
       const { rows } = await superuser.query<Record<string, string>>(`SHOW ${name}`);
       shown.push(`${name}=${Object.values(rows[0])[0]}`);
     }
